@@ -1,0 +1,316 @@
+//! `matmul`: `C = op(A) op(B)` with `op ∈ {X, Xᴴ}`, and `mul_scalar`: `C = s·A` for a 1×1 `s`.
+//!
+//! Matrix product, plain form `C = AB`:
+//! - tangent: `Ċ = Ȧ B + A Ḃ`;
+//! - adjoint: `Ā = C̄ Bᴴ`, `B̄ = Aᴴ C̄`.
+//!
+//! The adjoint forms (needed so that the rules of `AB` are themselves matmuls without
+//! materialising `Aᴴ`) follow from `⟨C̄, dC⟩ = Re tr(C̄ᴴ dC)`:
+//!
+//! | C        | Ā        | B̄        |
+//! |----------|----------|----------|
+//! | A B      | C̄ Bᴴ     | Aᴴ C̄     |
+//! | Aᴴ B     | B C̄ᴴ     | A C̄      |
+//! | A Bᴴ     | C̄ B      | C̄ᴴ A     |
+//! | Aᴴ Bᴴ    | Bᴴ C̄ᴴ    | C̄ᴴ Aᴴ    |
+//!
+//! Scalar times matrix `C = s A` (s is 1×1): `Ċ = ṡ A + s Ȧ`; `Ā = s̄* C̄` (conjugate of
+//! s), `s̄ = ⟨A, C̄⟩ = Σ conj(A) ∘ C̄`.
+//!
+//! Residuals: none beyond the input handles (A and B are already on the tape).
+//! Derivation: docs/math/matmul.md.
+
+use std::rc::Rc;
+
+use faer::linalg::matmul::matmul_with_conj;
+use faer::{Accum, Conj, Mat, MatRef, Par};
+
+use crate::error::{EngineError, Result};
+use crate::ops::{add_opt, ew1, same_dtype};
+use crate::tape::{same_tape, Op, OpCtx, Var};
+use crate::value::{Scalar, Value};
+
+/// Whether a matmul operand is used as is or as its adjoint (conjugate transpose).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `X`.
+    Plain,
+    /// `Xᴴ` (the transpose for real matrices).
+    Adjoint,
+}
+
+impl Form {
+    fn dims(self, (m, n): (usize, usize)) -> (usize, usize) {
+        match self {
+            Form::Plain => (m, n),
+            Form::Adjoint => (n, m),
+        }
+    }
+}
+
+/// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
+pub(crate) fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
+    let (a, ca) = match fa {
+        Form::Plain => (a, Conj::No),
+        Form::Adjoint => (a.transpose(), Conj::Yes),
+    };
+    let (b, cb) = match fb {
+        Form::Plain => (b, Conj::No),
+        Form::Adjoint => (b.transpose(), Conj::Yes),
+    };
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    matmul_with_conj(
+        out.as_mut(),
+        Accum::Replace,
+        a,
+        ca,
+        b,
+        cb,
+        T::from_f64(1.0),
+        Par::Seq,
+    );
+    out
+}
+
+struct MatMul {
+    fa: Form,
+    fb: Form,
+}
+
+impl Op for MatMul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+    fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        use Form::{Adjoint as H, Plain as P};
+        let Some(g) = ct[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (a, b) = (ctx.input(0), ctx.input(1));
+        let ga = if ctx.needs_grad(0) {
+            Some(match (self.fa, self.fb) {
+                (P, P) => g.matmul_forms(P, b, H)?,
+                (H, P) => b.matmul_forms(P, g, H)?,
+                (P, H) => g.matmul_forms(P, b, P)?,
+                (H, H) => b.matmul_forms(H, g, H)?,
+            })
+        } else {
+            None
+        };
+        let gb = if ctx.needs_grad(1) {
+            Some(match (self.fa, self.fb) {
+                (P, P) => a.matmul_forms(H, g, P)?,
+                (H, P) => a.matmul_forms(P, g, P)?,
+                (P, H) => g.matmul_forms(H, a, P)?,
+                (H, H) => g.matmul_forms(H, a, H)?,
+            })
+        } else {
+            None
+        };
+        Ok(vec![ga, gb])
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let (a, b) = (ctx.input(0), ctx.input(1));
+        let ta = t[0]
+            .map(|da| da.matmul_forms(self.fa, b, self.fb))
+            .transpose()?;
+        let tb = t[1]
+            .map(|db| a.matmul_forms(self.fa, db, self.fb))
+            .transpose()?;
+        Ok(vec![add_opt(ta, tb)?])
+    }
+}
+
+struct MulScalar;
+
+impl Op for MulScalar {
+    fn name(&self) -> &'static str {
+        "mul_scalar"
+    }
+    fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let Some(g) = ct[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (s, a) = (ctx.input(0), ctx.input(1));
+        let gs = if ctx.needs_grad(0) {
+            Some(a.inner(g)?)
+        } else {
+            None
+        };
+        let ga = if ctx.needs_grad(1) {
+            Some(g.mul_scalar(s.conj()?)?)
+        } else {
+            None
+        };
+        Ok(vec![gs, ga])
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let (s, a) = (ctx.input(0), ctx.input(1));
+        let ts = t[0].map(|ds| a.mul_scalar(ds)).transpose()?;
+        let ta = t[1].map(|da| da.mul_scalar(s)).transpose()?;
+        Ok(vec![add_opt(ts, ta)?])
+    }
+}
+
+impl<'t> Var<'t> {
+    /// Matrix product `self · other`.
+    ///
+    /// # Errors
+    /// Inner dimensions differ; dtypes differ; Vars from different tapes.
+    pub fn matmul(self, other: Var<'t>) -> Result<Var<'t>> {
+        self.matmul_forms(Form::Plain, other, Form::Plain)
+    }
+
+    /// `op(self) · op(other)` where each `op` is the identity or the adjoint; the adjoint
+    /// is applied inside the GEMM, without a copy.
+    ///
+    /// # Errors
+    /// Inner dimensions differ; dtypes differ; Vars from different tapes.
+    pub fn matmul_forms(self, fa: Form, other: Var<'t>, fb: Form) -> Result<Var<'t>> {
+        let tape = same_tape("matmul", &[self, other])?;
+        let (a, b) = (self.rc(), other.rc());
+        same_dtype("matmul", &a, &b)?;
+        let (ar, ac) = fa.dims(a.shape());
+        let (br, bc) = fb.dims(b.shape());
+        if ac != br {
+            return Err(EngineError::ShapeMismatch {
+                op: "matmul",
+                lhs: (ar, ac),
+                rhs: (br, bc),
+                hint: "the columns of the left factor must equal the rows of the right factor",
+            });
+        }
+        let out = match (&*a, &*b) {
+            (Value::Real(x), Value::Real(y)) => Value::Real(gemm(x.as_ref(), fa, y.as_ref(), fb)),
+            (Value::Complex(x), Value::Complex(y)) => {
+                Value::Complex(gemm(x.as_ref(), fa, y.as_ref(), fb))
+            }
+            _ => unreachable!("dtypes checked above"),
+        };
+        tape.record1(Rc::new(MatMul { fa, fb }), &[self, other], out)
+    }
+
+    /// `s · self` where `s` is a 1×1 Var of the same dtype (a learned or computed scalar).
+    ///
+    /// # Errors
+    /// `s` is not 1×1; dtypes differ; Vars from different tapes.
+    pub fn mul_scalar(self, s: Var<'t>) -> Result<Var<'t>> {
+        let tape = same_tape("mul_scalar", &[self, s])?;
+        let (a, sv) = (self.rc(), s.rc());
+        if sv.shape() != (1, 1) {
+            return Err(EngineError::ShapeMismatch {
+                op: "mul_scalar",
+                lhs: sv.shape(),
+                rhs: (1, 1),
+                hint: "the scalar factor must be 1×1",
+            });
+        }
+        same_dtype("mul_scalar", &sv, &a)?;
+        let out = match (&*a, &*sv) {
+            (Value::Real(x), Value::Real(c)) => Value::Real(ew1(x, |p| p * c[(0, 0)])),
+            (Value::Complex(x), Value::Complex(c)) => Value::Complex(ew1(x, |p| p * c[(0, 0)])),
+            _ => unreachable!("dtypes checked above"),
+        };
+        tape.record1(Rc::new(MulScalar), &[s, self], out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Form;
+    use crate::testing::{assert_rules, complex_matrix, real_matrix};
+    use crate::{EngineError, Tape, Value};
+
+    #[test]
+    fn forward_matches_explicit_sum() {
+        let t = Tape::new();
+        let (a, b) = (real_matrix(3, 4, 1), real_matrix(4, 2, 2));
+        let c = t
+            .constant(a.clone())
+            .unwrap()
+            .matmul(t.constant(b.clone()).unwrap())
+            .unwrap()
+            .value();
+        let (a, b, c) = (
+            a.as_real().unwrap().clone(),
+            b.as_real().unwrap().clone(),
+            c.as_real().unwrap().clone(),
+        );
+        for i in 0..3 {
+            for j in 0..2 {
+                let s: f64 = (0..4).map(|k| a[(i, k)] * b[(k, j)]).sum();
+                assert!((s - c[(i, j)]).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn adjoint_forms_match_explicit_adjoints() {
+        let t = Tape::new();
+        let a = t.constant(complex_matrix(3, 4, 1)).unwrap();
+        let b = t.constant(complex_matrix(3, 2, 2)).unwrap();
+        let direct = a
+            .matmul_forms(Form::Adjoint, b, Form::Plain)
+            .unwrap()
+            .value();
+        let explicit = a.adjoint().unwrap().matmul(b).unwrap().value();
+        assert!(direct.rel_diff(&explicit).unwrap() < 1e-15);
+    }
+
+    #[test]
+    fn rules_all_forms_real_and_complex() {
+        for make in [real_matrix, complex_matrix] {
+            for (m, k, n) in [(1, 1, 1), (2, 3, 4), (5, 2, 3)] {
+                assert_rules(
+                    "matmul",
+                    |_, x| x[0].matmul(x[1]),
+                    &[make(m, k, 1), make(k, n, 2)],
+                );
+                assert_rules(
+                    "matmul AᴴB",
+                    |_, x| x[0].matmul_forms(Form::Adjoint, x[1], Form::Plain),
+                    &[make(k, m, 3), make(k, n, 4)],
+                );
+                assert_rules(
+                    "matmul ABᴴ",
+                    |_, x| x[0].matmul_forms(Form::Plain, x[1], Form::Adjoint),
+                    &[make(m, k, 5), make(n, k, 6)],
+                );
+                assert_rules(
+                    "matmul AᴴBᴴ",
+                    |_, x| x[0].matmul_forms(Form::Adjoint, x[1], Form::Adjoint),
+                    &[make(k, m, 7), make(n, k, 8)],
+                );
+            }
+            assert_rules("matmul A·A", |_, x| x[0].matmul(x[0]), &[make(3, 3, 9)]);
+            assert_rules(
+                "mul_scalar",
+                |_, x| x[1].mul_scalar(x[0]),
+                &[make(1, 1, 10), make(2, 3, 11)],
+            );
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        let a = t.leaf(real_matrix(2, 3, 1)).unwrap();
+        assert!(matches!(
+            a.matmul(a),
+            Err(EngineError::ShapeMismatch { op: "matmul", .. })
+        ));
+        let s = t.leaf(Value::scalar(1.0)).unwrap();
+        assert!(matches!(
+            s.mul_scalar(a),
+            Err(EngineError::ShapeMismatch {
+                op: "mul_scalar",
+                ..
+            })
+        ));
+        let c = t.leaf(complex_matrix(3, 2, 1)).unwrap();
+        assert!(matches!(
+            a.matmul(c),
+            Err(EngineError::DTypeMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,122 @@
+//! The core ops. Each file holds one op family: the forward function(s), the struct that
+//! keeps what the rules need (residuals), the VJP and JVP rules, and the tests, side by
+//! side. The math of every rule is in the file's module doc and in `docs/math/`.
+//!
+//! Conventions shared by every rule:
+//! - the pairing of cotangents and tangents is `Re⟨X, Y⟩ = Re tr(Xᴴ Y)`;
+//! - the gradient of a real loss with respect to a complex input is
+//!   `∂L/∂Re z + i ∂L/∂Im z` (PyTorch's convention), which is what writing every rule
+//!   with the adjoint `Xᴴ` produces;
+//! - rules are written with engine ops, so they can be recorded for second order.
+
+use faer::Mat;
+
+use crate::error::{EngineError, Result};
+use crate::tape::{Tape, Var};
+use crate::value::{DType, Scalar, Value};
+
+pub mod arith;
+pub mod cholesky;
+pub mod complex;
+pub mod elementwise;
+pub mod inverse;
+pub mod kron;
+pub mod matmul;
+pub mod reduce;
+pub mod structure;
+
+pub use elementwise::Pointwise;
+pub use matmul::Form;
+pub use reduce::Axis;
+
+/// Entrywise map of one matrix.
+pub(crate) fn ew1<T: Scalar>(a: &Mat<T>, f: impl Fn(T) -> T) -> Mat<T> {
+    Mat::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)]))
+}
+
+/// Entrywise map of two matrices of the same shape.
+pub(crate) fn ew2<T: Scalar>(a: &Mat<T>, b: &Mat<T>, f: impl Fn(T, T) -> T) -> Mat<T> {
+    Mat::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)], b[(i, j)]))
+}
+
+/// Errors unless `a` and `b` have the same shape.
+pub(crate) fn same_shape(op: &'static str, a: &Value, b: &Value) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(EngineError::ShapeMismatch {
+            op,
+            lhs: a.shape(),
+            rhs: b.shape(),
+            hint: "elementwise ops need operands of the same shape; use broadcast_to for row/column vectors",
+        });
+    }
+    Ok(())
+}
+
+/// Errors unless `a` and `b` have the same dtype.
+pub(crate) fn same_dtype(op: &'static str, a: &Value, b: &Value) -> Result<()> {
+    if a.dtype() != b.dtype() {
+        return Err(EngineError::DTypeMismatch {
+            op,
+            lhs: a.dtype(),
+            rhs: b.dtype(),
+        });
+    }
+    Ok(())
+}
+
+/// Errors unless `a` is square.
+pub(crate) fn square(op: &'static str, a: &Value) -> Result<usize> {
+    let (m, n) = a.shape();
+    if m != n {
+        return Err(EngineError::NotSquare { op, shape: (m, n) });
+    }
+    Ok(n)
+}
+
+/// Errors unless `a` is real.
+pub(crate) fn real_only(op: &'static str, a: &Value, hint: &'static str) -> Result<()> {
+    if a.dtype() != DType::F64 {
+        return Err(EngineError::UnsupportedDType {
+            op,
+            dtype: a.dtype(),
+            hint,
+        });
+    }
+    Ok(())
+}
+
+/// `a + b` where `None` is zero.
+pub(crate) fn add_opt<'t>(a: Option<Var<'t>>, b: Option<Var<'t>>) -> Result<Option<Var<'t>>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(a.add(b)?),
+        (a, None) => a,
+        (None, b) => b,
+    })
+}
+
+/// `a - b` where `None` is zero.
+pub(crate) fn sub_opt<'t>(a: Option<Var<'t>>, b: Option<Var<'t>>) -> Result<Option<Var<'t>>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(a.sub(b)?),
+        (a, None) => a,
+        (None, Some(b)) => Some(b.neg()?),
+    })
+}
+
+/// A constant of the same dtype as `like`, filled by `f(i, j)` (real and imaginary part).
+pub(crate) fn constant_like<'t>(
+    tape: &'t Tape,
+    dtype: DType,
+    m: usize,
+    n: usize,
+    f: impl Fn(usize, usize) -> (f64, f64),
+) -> Var<'t> {
+    let v = match dtype {
+        DType::F64 => Value::Real(Mat::from_fn(m, n, |i, j| f(i, j).0)),
+        DType::C64 => Value::Complex(Mat::from_fn(m, n, |i, j| {
+            let (re, im) = f(i, j);
+            crate::value::C64::new(re, im)
+        })),
+    };
+    tape.constant_unchecked(v)
+}

@@ -1,0 +1,872 @@
+//! The tape: an arena of nodes, `Copy` handles into it, and the two sweeps.
+//!
+//! Reverse mode in one screen:
+//!
+//! 1. Every op computes its output values eagerly and pushes one node. If some input
+//!    requires a gradient (and the tape is recording), the node also keeps the op (its
+//!    residuals) and its input handles; otherwise it is a plain value.
+//! 2. Push order is a topological order. `backward` seeds the cotangent of the outputs and
+//!    walks the arena once, from the last node to the first, calling each recorded op's
+//!    VJP rule and accumulating input cotangents in a flat `Vec<Option<Var>>` (one slot per
+//!    node output).
+//! 3. VJP rules are written with engine ops on `Var`s. With [`GradMode::CreateGraph`] the
+//!    backward sweep is itself recorded, so its results can be differentiated again;
+//!    otherwise the tape stops recording for the sweep and throws the temporaries away.
+//!
+//! Forward mode walks the same arena the other way, calling JVP rules.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::{EngineError, Result};
+use crate::value::{DType, Value};
+
+/// A differentiation rule for one kind of node: the open extension point of the engine.
+///
+/// `spectral`, `layers` and users implement it for their own ops and put nodes on the
+/// tape with [`Tape::record`]. Rules are written with engine ops on [`Var`]s so that they
+/// can themselves be recorded (second order). A `None` cotangent or tangent means zero.
+pub trait Op {
+    /// The op's name, used in error messages and reports.
+    fn name(&self) -> &'static str;
+
+    /// Adjoint (VJP): given the cotangents of the outputs, return one cotangent per input
+    /// (`None` for zero, or for inputs with `ctx.needs_grad(i) == false`). Each returned
+    /// cotangent must have the shape and dtype of its input.
+    fn vjp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        cotangents: &[Option<Var<'t>>],
+    ) -> Result<Vec<Option<Var<'t>>>>;
+
+    /// Tangent (JVP): given the tangents of the inputs, return one tangent per output.
+    fn jvp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        tangents: &[Option<Var<'t>>],
+    ) -> Result<Vec<Option<Var<'t>>>>;
+}
+
+/// What a rule may look at: the node's input and output handles.
+pub struct OpCtx<'a, 't> {
+    inputs: &'a [Var<'t>],
+    outputs: &'a [Var<'t>],
+    needs_grad: &'a [bool],
+}
+
+impl<'a, 't> OpCtx<'a, 't> {
+    /// The `i`-th input.
+    pub fn input(&self, i: usize) -> Var<'t> {
+        self.inputs[i]
+    }
+    /// The `i`-th output.
+    pub fn output(&self, i: usize) -> Var<'t> {
+        self.outputs[i]
+    }
+    /// All inputs.
+    pub fn inputs(&self) -> &[Var<'t>] {
+        self.inputs
+    }
+    /// All outputs.
+    pub fn outputs(&self) -> &[Var<'t>] {
+        self.outputs
+    }
+    /// Whether the `i`-th input needs a cotangent (skip the work when it does not).
+    pub fn needs_grad(&self, i: usize) -> bool {
+        self.needs_grad[i]
+    }
+}
+
+/// Whether a backward/forward sweep is itself recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradMode {
+    /// Compute values only; the sweep's temporaries are discarded (the default).
+    Detached,
+    /// Record the sweep so that its results are `Var`s that can be differentiated again
+    /// (grad-of-grad, Hessian-vector products).
+    CreateGraph,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct VarId {
+    node: u32,
+    out: u32,
+}
+
+struct Record {
+    op: Rc<dyn Op>,
+    inputs: Box<[VarId]>,
+}
+
+struct Node {
+    outputs: Vec<Rc<Value>>,
+    first_slot: usize,
+    requires_grad: bool,
+    record: Option<Record>,
+}
+
+struct Inner {
+    nodes: Vec<Node>,
+    slots: usize,
+    recording: bool,
+}
+
+/// An arena of values and the ops that produced them.
+///
+/// ```
+/// use matgrad_engine::{Tape, Value};
+/// use faer::mat;
+/// # fn main() -> Result<(), matgrad_engine::EngineError> {
+/// let tape = Tape::new();
+/// let a = tape.leaf(Value::Real(mat![[1.0, 2.0], [3.0, 4.0]]))?;
+/// let y = a.matmul(a)?.trace()?;          // y = tr(A²)
+/// let g = tape.grad(y, &[a])?;            // dy/dA = 2Aᵀ
+/// assert_eq!(g[0].as_real().unwrap()[(0, 1)], 6.0);
+/// # Ok(()) }
+/// ```
+pub struct Tape {
+    inner: RefCell<Inner>,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.borrow();
+        f.debug_struct("Tape")
+            .field("nodes", &inner.nodes.len())
+            .field("recording", &inner.recording)
+            .finish()
+    }
+}
+
+/// A handle to one output of one node on a [`Tape`]. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Var<'t> {
+    tape: &'t Tape,
+    id: VarId,
+}
+
+impl std::fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.rc();
+        write!(
+            f,
+            "Var(node {}, out {}, {} {:?}{})",
+            self.id.node,
+            self.id.out,
+            v.dtype(),
+            v.shape(),
+            if self.requires_grad() {
+                ", requires_grad"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn validate_value(op: &'static str, v: &Value) -> Result<()> {
+    let (m, n) = v.shape();
+    if m == 0 || n == 0 {
+        return Err(EngineError::Empty { op, shape: (m, n) });
+    }
+    if !v.is_finite() {
+        return Err(EngineError::NonFinite {
+            op,
+            place: "in the input",
+            hint: "clean the data (replace NaN/inf) before it enters the tape",
+        });
+    }
+    Ok(())
+}
+
+impl Tape {
+    /// An empty tape that records.
+    pub fn new() -> Self {
+        Tape {
+            inner: RefCell::new(Inner {
+                nodes: Vec::with_capacity(64),
+                slots: 0,
+                recording: true,
+            }),
+        }
+    }
+
+    /// Number of nodes on the tape.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().nodes.len()
+    }
+
+    /// True when the tape holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&self, outputs: Vec<Rc<Value>>, requires_grad: bool, record: Option<Record>) -> u32 {
+        let mut inner = self.inner.borrow_mut();
+        let first_slot = inner.slots;
+        inner.slots += outputs.len();
+        let idx = inner.nodes.len() as u32;
+        inner.nodes.push(Node {
+            outputs,
+            first_slot,
+            requires_grad,
+            record,
+        });
+        idx
+    }
+
+    /// A leaf that requires a gradient. Errors on an empty or non-finite value.
+    pub fn leaf(&self, value: impl Into<Value>) -> Result<Var<'_>> {
+        let value = value.into();
+        validate_value("leaf", &value)?;
+        let node = self.push(vec![Rc::new(value)], true, None);
+        Ok(Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        })
+    }
+
+    /// A constant: a value that needs no gradient. Errors on an empty or non-finite value.
+    pub fn constant(&self, value: impl Into<Value>) -> Result<Var<'_>> {
+        let value = value.into();
+        validate_value("constant", &value)?;
+        Ok(self.constant_unchecked(value))
+    }
+
+    pub(crate) fn constant_unchecked(&self, value: Value) -> Var<'_> {
+        let node = self.push(vec![Rc::new(value)], false, None);
+        Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        }
+    }
+
+    /// Puts the result of an op on the tape: `outputs` are the values the op computed from
+    /// `inputs`. The op (with its residuals) is kept only when some input requires a
+    /// gradient and the tape is recording. Checks that every output is finite, so no op can
+    /// hand a silent NaN to the next one.
+    ///
+    /// # Errors
+    /// [`EngineError::ForeignVar`] when an input belongs to another tape,
+    /// [`EngineError::NonFinite`] when an output holds NaN or ±∞.
+    pub fn record<'t>(
+        &'t self,
+        op: Rc<dyn Op>,
+        inputs: &[Var<'t>],
+        outputs: Vec<Value>,
+    ) -> Result<Vec<Var<'t>>> {
+        let name = op.name();
+        for v in inputs {
+            if !std::ptr::eq(v.tape, self) {
+                return Err(EngineError::ForeignVar { op: name });
+            }
+        }
+        for v in &outputs {
+            if !v.is_finite() {
+                return Err(EngineError::NonFinite {
+                    op: name,
+                    place: "in the output",
+                    hint: "the inputs are finite but the result overflowed or left the op's domain; rescale the input",
+                });
+            }
+        }
+        let n_out = outputs.len();
+        let outputs: Vec<Rc<Value>> = outputs.into_iter().map(Rc::new).collect();
+        let (requires_grad, record) = {
+            let inner = self.inner.borrow();
+            let rg = inner.recording
+                && inputs
+                    .iter()
+                    .any(|v| inner.nodes[v.id.node as usize].requires_grad);
+            let rec = rg.then(|| Record {
+                op,
+                inputs: inputs.iter().map(|v| v.id).collect(),
+            });
+            (rg, rec)
+        };
+        let node = self.push(outputs, requires_grad, record);
+        Ok((0..n_out as u32)
+            .map(|out| Var {
+                tape: self,
+                id: VarId { node, out },
+            })
+            .collect())
+    }
+
+    /// Like [`Tape::record`] for a single-output op.
+    pub fn record1<'t>(
+        &'t self,
+        op: Rc<dyn Op>,
+        inputs: &[Var<'t>],
+        output: Value,
+    ) -> Result<Var<'t>> {
+        Ok(self.record(op, inputs, vec![output])?[0])
+    }
+
+    fn set_recording(&self, on: bool) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        std::mem::replace(&mut inner.recording, on)
+    }
+
+    fn truncate(&self, len: usize) {
+        let mut inner = self.inner.borrow_mut();
+        if len < inner.nodes.len() {
+            let slots = inner.nodes[len].first_slot;
+            inner.nodes.truncate(len);
+            inner.slots = slots;
+        }
+    }
+
+    fn check_own(&self, op: &'static str, vars: &[Var<'_>]) -> Result<()> {
+        if vars.iter().all(|v| std::ptr::eq(v.tape, self)) {
+            Ok(())
+        } else {
+            Err(EngineError::ForeignVar { op })
+        }
+    }
+
+    /// The reverse sweep. `cotangents[i]` seeds `outputs[i]`. Returns, for each `wrt`, its
+    /// accumulated cotangent (`None` when it does not influence the outputs).
+    fn sweep_backward<'t>(
+        &'t self,
+        outputs: &[Var<'t>],
+        cotangents: &[Var<'t>],
+        wrt: &[Var<'t>],
+    ) -> Result<Vec<Option<Var<'t>>>> {
+        let (nodes_len, total_slots) = {
+            let inner = self.inner.borrow();
+            (inner.nodes.len(), inner.slots)
+        };
+        let mut grads: Vec<Option<Var<'t>>> = vec![None; total_slots];
+        let slot_of = |id: VarId| -> usize {
+            self.inner.borrow().nodes[id.node as usize].first_slot + id.out as usize
+        };
+        for (o, c) in outputs.iter().zip(cotangents) {
+            let s = slot_of(o.id);
+            grads[s] = Some(match grads[s] {
+                Some(g) => g.add(*c)?,
+                None => *c,
+            });
+        }
+        let lowest = wrt.iter().map(|v| v.id.node as usize).min().unwrap_or(0);
+        let highest = outputs
+            .iter()
+            .map(|v| v.id.node as usize + 1)
+            .max()
+            .unwrap_or(0)
+            .min(nodes_len);
+        for node in (lowest..highest).rev() {
+            // Take what the rule needs out of the arena, so the rule may push new nodes.
+            let (op, inputs, needs, first_slot, n_out) = {
+                let inner = self.inner.borrow();
+                let nd = &inner.nodes[node];
+                let Some(rec) = &nd.record else { continue };
+                let needs: Vec<bool> = rec
+                    .inputs
+                    .iter()
+                    .map(|i| inner.nodes[i.node as usize].requires_grad)
+                    .collect();
+                (
+                    rec.op.clone(),
+                    rec.inputs.clone(),
+                    needs,
+                    nd.first_slot,
+                    nd.outputs.len(),
+                )
+            };
+            let cts: Vec<Option<Var<'t>>> = grads[first_slot..first_slot + n_out].to_vec();
+            if cts.iter().all(Option::is_none) {
+                continue;
+            }
+            let in_vars: Vec<Var<'t>> = inputs.iter().map(|&id| Var { tape: self, id }).collect();
+            let out_vars: Vec<Var<'t>> = (0..n_out as u32)
+                .map(|out| Var {
+                    tape: self,
+                    id: VarId {
+                        node: node as u32,
+                        out,
+                    },
+                })
+                .collect();
+            let ctx = OpCtx {
+                inputs: &in_vars,
+                outputs: &out_vars,
+                needs_grad: &needs,
+            };
+            let in_cts = op.vjp(&ctx, &cts)?;
+            if in_cts.len() != in_vars.len() {
+                return Err(EngineError::Op {
+                    op: op.name(),
+                    message: format!(
+                        "vjp rule returned {} cotangents for {} inputs (bug in the rule)",
+                        in_cts.len(),
+                        in_vars.len()
+                    ),
+                });
+            }
+            for ((x, ct), need) in in_vars.iter().zip(in_cts).zip(needs) {
+                let Some(ct) = ct else { continue };
+                if !need {
+                    continue;
+                }
+                let (xs, xd) = {
+                    let v = x.rc();
+                    (v.shape(), v.dtype())
+                };
+                let (cs, cd) = {
+                    let v = ct.rc();
+                    (v.shape(), v.dtype())
+                };
+                if xs != cs || xd != cd {
+                    return Err(EngineError::Op {
+                        op: op.name(),
+                        message: format!(
+                            "vjp rule returned a {cd} {cs:?} cotangent for a {xd} {xs:?} input (bug in the rule)"
+                        ),
+                    });
+                }
+                let s = slot_of(x.id);
+                grads[s] = Some(match grads[s] {
+                    Some(g) => g.add(ct)?,
+                    None => ct,
+                });
+            }
+        }
+        Ok(wrt.iter().map(|w| grads[slot_of(w.id)]).collect())
+    }
+
+    fn check_cotangents(outputs: &[Var<'_>], cotangents: &[Value]) -> Result<()> {
+        if outputs.len() != cotangents.len() {
+            return Err(EngineError::InvalidArgument {
+                op: "vjp",
+                message: format!(
+                    "{} outputs but {} cotangents; pass one cotangent per output",
+                    outputs.len(),
+                    cotangents.len()
+                ),
+            });
+        }
+        for (o, c) in outputs.iter().zip(cotangents) {
+            let v = o.rc();
+            if v.shape() != c.shape() {
+                return Err(EngineError::ShapeMismatch {
+                    op: "vjp",
+                    lhs: v.shape(),
+                    rhs: c.shape(),
+                    hint: "a cotangent has the shape of its output",
+                });
+            }
+            if v.dtype() != c.dtype() {
+                return Err(EngineError::DTypeMismatch {
+                    op: "vjp",
+                    lhs: v.dtype(),
+                    rhs: c.dtype(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reverse mode with explicit cotangents: returns `Jᴴ ȳ` for each `wrt`, i.e. the
+    /// gradient of `Σ_i Re⟨cotangents[i], outputs[i]⟩` (zeros where there is no
+    /// dependence). The sweep is not recorded.
+    ///
+    /// # Errors
+    /// Count, shape or dtype mismatch between outputs and cotangents; Vars from another
+    /// tape; any error raised by a rule.
+    pub fn vjp<'t>(
+        &'t self,
+        outputs: &[Var<'t>],
+        cotangents: &[Value],
+        wrt: &[Var<'t>],
+    ) -> Result<Vec<Value>> {
+        self.check_own("vjp", outputs)?;
+        self.check_own("vjp", wrt)?;
+        Self::check_cotangents(outputs, cotangents)?;
+        let mark = self.len();
+        let was = self.set_recording(false);
+        let result = (|| {
+            let seeds: Vec<Var<'t>> = cotangents
+                .iter()
+                .map(|c| {
+                    validate_value("vjp cotangent", c)?;
+                    Ok(self.constant_unchecked(c.clone()))
+                })
+                .collect::<Result<_>>()?;
+            let g = self.sweep_backward(outputs, &seeds, wrt)?;
+            Ok(g.iter()
+                .zip(wrt)
+                .map(|(g, w)| match g {
+                    Some(g) => (*g.rc()).clone(),
+                    None => {
+                        let v = w.rc();
+                        Value::zeros(v.dtype(), v.nrows(), v.ncols())
+                    }
+                })
+                .collect())
+        })();
+        self.set_recording(was);
+        self.truncate(mark);
+        result
+    }
+
+    /// Reverse mode with recorded cotangents: like [`Tape::vjp`] but the sweep is recorded
+    /// and the results are `Var`s, so they can be differentiated again. The cotangents may
+    /// themselves depend on leaves.
+    ///
+    /// # Errors
+    /// As [`Tape::vjp`].
+    pub fn vjp_graph<'t>(
+        &'t self,
+        outputs: &[Var<'t>],
+        cotangents: &[Var<'t>],
+        wrt: &[Var<'t>],
+    ) -> Result<Vec<Var<'t>>> {
+        self.check_own("vjp_graph", outputs)?;
+        self.check_own("vjp_graph", cotangents)?;
+        self.check_own("vjp_graph", wrt)?;
+        let cts: Vec<Value> = cotangents.iter().map(|c| (*c.rc()).clone()).collect();
+        Self::check_cotangents(outputs, &cts)?;
+        let was = self.set_recording(true);
+        let result = self.sweep_backward(outputs, cotangents, wrt).map(|g| {
+            g.iter()
+                .zip(wrt)
+                .map(|(g, w)| match g {
+                    Some(g) => *g,
+                    None => {
+                        let v = w.rc();
+                        self.constant_unchecked(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
+                    }
+                })
+                .collect()
+        });
+        self.set_recording(was);
+        result
+    }
+
+    fn check_scalar(op: &'static str, y: Var<'_>) -> Result<()> {
+        let v = y.rc();
+        if v.shape() != (1, 1) || v.dtype() != DType::F64 {
+            return Err(EngineError::NotScalar {
+                op,
+                shape: v.shape(),
+                dtype: v.dtype(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Gradient of a real 1×1 output with respect to each of `wrt` (zeros where `y` does
+    /// not depend on it). For a complex input `z` the gradient follows PyTorch's
+    /// convention, `∂y/∂Re z + i ∂y/∂Im z`.
+    ///
+    /// # Errors
+    /// [`EngineError::NotScalar`] when `y` is not real 1×1; errors raised by rules.
+    pub fn grad<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>]) -> Result<Vec<Value>> {
+        Self::check_scalar("grad", y)?;
+        self.vjp(&[y], &[Value::scalar(1.0)], wrt)
+    }
+
+    /// Like [`Tape::grad`] but recorded (`create_graph`): the gradients are `Var`s that can
+    /// be differentiated again.
+    ///
+    /// # Errors
+    /// As [`Tape::grad`].
+    pub fn grad_graph<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>]) -> Result<Vec<Var<'t>>> {
+        Self::check_scalar("grad_graph", y)?;
+        self.check_own("grad_graph", &[y])?;
+        let one = self.constant_unchecked(Value::scalar(1.0));
+        self.vjp_graph(&[y], &[one], wrt)
+    }
+
+    /// The forward sweep: tangents of `outputs` given tangents of `inputs` (zero tangent
+    /// for every other leaf).
+    fn sweep_forward<'t>(
+        &'t self,
+        inputs: &[Var<'t>],
+        tangents: &[Var<'t>],
+        outputs: &[Var<'t>],
+    ) -> Result<Vec<Option<Var<'t>>>> {
+        let (start, end, base) = {
+            let inner = self.inner.borrow();
+            let start = inputs.iter().map(|v| v.id.node as usize).min().unwrap_or(0);
+            let end = outputs
+                .iter()
+                .map(|v| v.id.node as usize + 1)
+                .max()
+                .unwrap_or(0);
+            let base = inner.nodes.get(start).map_or(inner.slots, |n| n.first_slot);
+            (start, end.max(start), base)
+        };
+        let end_slot = {
+            let inner = self.inner.borrow();
+            inner.nodes.get(end).map_or(inner.slots, |n| n.first_slot)
+        };
+        let mut tans: Vec<Option<Var<'t>>> = vec![None; end_slot - base];
+        let slot_of = |id: VarId| -> usize {
+            self.inner.borrow().nodes[id.node as usize].first_slot + id.out as usize
+        };
+        for (x, t) in inputs.iter().zip(tangents) {
+            let s = slot_of(x.id) - base;
+            tans[s] = Some(match tans[s] {
+                Some(prev) => prev.add(*t)?,
+                None => *t,
+            });
+        }
+        for node in start..end {
+            let (op, in_ids, first_slot, n_out) = {
+                let inner = self.inner.borrow();
+                let nd = &inner.nodes[node];
+                let Some(rec) = &nd.record else { continue };
+                (
+                    rec.op.clone(),
+                    rec.inputs.clone(),
+                    nd.first_slot,
+                    nd.outputs.len(),
+                )
+            };
+            let in_tans: Vec<Option<Var<'t>>> = in_ids
+                .iter()
+                .map(|&id| {
+                    let s = slot_of(id);
+                    if s >= base {
+                        tans[s - base]
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if in_tans.iter().all(Option::is_none) {
+                continue;
+            }
+            let in_vars: Vec<Var<'t>> = in_ids.iter().map(|&id| Var { tape: self, id }).collect();
+            let out_vars: Vec<Var<'t>> = (0..n_out as u32)
+                .map(|out| Var {
+                    tape: self,
+                    id: VarId {
+                        node: node as u32,
+                        out,
+                    },
+                })
+                .collect();
+            let needs = vec![true; in_vars.len()];
+            let ctx = OpCtx {
+                inputs: &in_vars,
+                outputs: &out_vars,
+                needs_grad: &needs,
+            };
+            let out_tans = op.jvp(&ctx, &in_tans)?;
+            if out_tans.len() != n_out {
+                return Err(EngineError::Op {
+                    op: op.name(),
+                    message: format!(
+                        "jvp rule returned {} tangents for {} outputs (bug in the rule)",
+                        out_tans.len(),
+                        n_out
+                    ),
+                });
+            }
+            for (k, t) in out_tans.into_iter().enumerate() {
+                if let Some(t) = t {
+                    let (ys, yd) = {
+                        let v = out_vars[k].rc();
+                        (v.shape(), v.dtype())
+                    };
+                    let v = t.rc();
+                    if v.shape() != ys || v.dtype() != yd {
+                        return Err(EngineError::Op {
+                            op: op.name(),
+                            message: format!(
+                                "jvp rule returned a {} {:?} tangent for a {yd} {ys:?} output (bug in the rule)",
+                                v.dtype(),
+                                v.shape()
+                            ),
+                        });
+                    }
+                }
+                tans[first_slot + k - base] = t;
+            }
+        }
+        Ok(outputs
+            .iter()
+            .map(|o| {
+                let s = slot_of(o.id);
+                if s >= base {
+                    tans[s - base]
+                } else {
+                    None
+                }
+            })
+            .collect())
+    }
+
+    fn check_tangents(inputs: &[Var<'_>], tangents: &[Value]) -> Result<()> {
+        if inputs.len() != tangents.len() {
+            return Err(EngineError::InvalidArgument {
+                op: "jvp",
+                message: format!(
+                    "{} inputs but {} tangents; pass one tangent per input",
+                    inputs.len(),
+                    tangents.len()
+                ),
+            });
+        }
+        for (x, t) in inputs.iter().zip(tangents) {
+            let v = x.rc();
+            if v.shape() != t.shape() {
+                return Err(EngineError::ShapeMismatch {
+                    op: "jvp",
+                    lhs: v.shape(),
+                    rhs: t.shape(),
+                    hint: "a tangent has the shape of its input",
+                });
+            }
+            if v.dtype() != t.dtype() {
+                return Err(EngineError::DTypeMismatch {
+                    op: "jvp",
+                    lhs: v.dtype(),
+                    rhs: t.dtype(),
+                });
+            }
+            validate_value("jvp tangent", t)?;
+        }
+        Ok(())
+    }
+
+    /// Forward mode on an already-built graph: the directional derivative of each of
+    /// `outputs` when `inputs[i]` moves along `tangents[i]`. Inputs must be leaves that
+    /// require a gradient (or values computed from such leaves). Not recorded.
+    ///
+    /// # Errors
+    /// Count, shape or dtype mismatch between inputs and tangents; errors raised by rules.
+    pub fn jvp<'t>(
+        &'t self,
+        inputs: &[Var<'t>],
+        tangents: &[Value],
+        outputs: &[Var<'t>],
+    ) -> Result<Vec<Value>> {
+        self.check_own("jvp", inputs)?;
+        self.check_own("jvp", outputs)?;
+        Self::check_tangents(inputs, tangents)?;
+        let mark = self.len();
+        let was = self.set_recording(false);
+        let result = (|| {
+            let seeds: Vec<Var<'t>> = tangents
+                .iter()
+                .map(|t| self.constant_unchecked(t.clone()))
+                .collect();
+            let t = self.sweep_forward(inputs, &seeds, outputs)?;
+            Ok(t.iter()
+                .zip(outputs)
+                .map(|(t, o)| match t {
+                    Some(t) => (*t.rc()).clone(),
+                    None => {
+                        let v = o.rc();
+                        Value::zeros(v.dtype(), v.nrows(), v.ncols())
+                    }
+                })
+                .collect())
+        })();
+        self.set_recording(was);
+        self.truncate(mark);
+        result
+    }
+
+    /// Forward mode, recorded: tangents are `Var`s (forward-over-reverse, JVP of a JVP).
+    ///
+    /// # Errors
+    /// As [`Tape::jvp`].
+    pub fn jvp_graph<'t>(
+        &'t self,
+        inputs: &[Var<'t>],
+        tangents: &[Var<'t>],
+        outputs: &[Var<'t>],
+    ) -> Result<Vec<Var<'t>>> {
+        self.check_own("jvp_graph", inputs)?;
+        self.check_own("jvp_graph", tangents)?;
+        self.check_own("jvp_graph", outputs)?;
+        let tv: Vec<Value> = tangents.iter().map(|t| (*t.rc()).clone()).collect();
+        Self::check_tangents(inputs, &tv)?;
+        let was = self.set_recording(true);
+        let result = self.sweep_forward(inputs, tangents, outputs).map(|t| {
+            t.iter()
+                .zip(outputs)
+                .map(|(t, o)| match t {
+                    Some(t) => *t,
+                    None => {
+                        let v = o.rc();
+                        self.constant_unchecked(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
+                    }
+                })
+                .collect()
+        });
+        self.set_recording(was);
+        result
+    }
+}
+
+impl<'t> Var<'t> {
+    pub(crate) fn rc(&self) -> Rc<Value> {
+        self.tape.inner.borrow().nodes[self.id.node as usize].outputs[self.id.out as usize].clone()
+    }
+
+    /// The tape this handle points into.
+    pub fn tape(&self) -> &'t Tape {
+        self.tape
+    }
+
+    /// A copy of the value.
+    pub fn value(&self) -> Value {
+        (*self.rc()).clone()
+    }
+
+    /// Runs `f` on the value without copying it.
+    pub fn with_value<R>(&self, f: impl FnOnce(&Value) -> R) -> R {
+        f(&self.rc())
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        self.rc().shape()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.rc().dtype()
+    }
+
+    /// Whether gradients flow to this value (it is a leaf that requires a gradient, or was
+    /// computed from one while the tape was recording).
+    pub fn requires_grad(&self) -> bool {
+        self.tape.inner.borrow().nodes[self.id.node as usize].requires_grad
+    }
+
+    /// The same value as a constant: gradients do not flow through the result.
+    pub fn detach(self) -> Var<'t> {
+        self.tape.constant_unchecked(self.value())
+    }
+
+    /// A shared pointer to the value, for ops that keep it as a residual without copying.
+    pub fn value_rc(&self) -> Rc<Value> {
+        self.rc()
+    }
+}
+
+/// Checks that all `vars` live on one tape and returns it.
+///
+/// # Errors
+/// [`EngineError::ForeignVar`] naming `op`.
+pub fn same_tape<'t>(op: &'static str, vars: &[Var<'t>]) -> Result<&'t Tape> {
+    let t = vars[0].tape;
+    if vars.iter().all(|v| std::ptr::eq(v.tape, t)) {
+        Ok(t)
+    } else {
+        Err(EngineError::ForeignVar { op })
+    }
+}

@@ -1,0 +1,470 @@
+//! Values that live on the tape: dense `faer` matrices of `f64` or `Complex<f64>`.
+//!
+//! A [`Value`] is a dtype-tagged matrix. Scalars are 1×1, vectors are n×1. The tag is a
+//! run-time enum rather than a type parameter on the tape because one graph routinely
+//! mixes both kinds: `eig` of a real matrix has complex outputs, `real(z)` maps complex
+//! to real, and a real loss ends every complex computation. Kernels are still written
+//! once, generically over [`Scalar`], and dispatched on the tag.
+
+use faer::Mat;
+use num_complex::Complex;
+
+use crate::error::EngineError;
+
+/// Complex double precision, the complex scalar of the engine.
+pub type C64 = Complex<f64>;
+
+/// The element type of a [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// `f64`.
+    F64,
+    /// `Complex<f64>`.
+    C64,
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DType::F64 => write!(f, "f64"),
+            DType::C64 => write!(f, "complex128"),
+        }
+    }
+}
+
+/// A dense matrix of either dtype. Scalars are 1×1, vectors n×1.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A real matrix.
+    Real(Mat<f64>),
+    /// A complex matrix.
+    Complex(Mat<C64>),
+}
+
+/// Applies a dtype-generic expression to the matrix inside a [`Value`] and wraps the
+/// result in the same dtype. `$m` is bound to `&Mat<T>` in both arms.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! map_value {
+    ($v:expr, $m:ident => $body:expr) => {
+        match $v {
+            $crate::Value::Real($m) => $crate::Value::Real($body),
+            $crate::Value::Complex($m) => $crate::Value::Complex($body),
+        }
+    };
+}
+
+/// Applies a dtype-generic expression to two values of the same dtype; mismatched dtypes
+/// evaluate `$mismatch`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! map_value2 {
+    ($a:expr, $b:expr, $x:ident, $y:ident => $body:expr, $mismatch:expr) => {
+        match ($a, $b) {
+            ($crate::Value::Real($x), $crate::Value::Real($y)) => $crate::Value::Real($body),
+            ($crate::Value::Complex($x), $crate::Value::Complex($y)) => {
+                $crate::Value::Complex($body)
+            }
+            _ => return Err($mismatch),
+        }
+    };
+}
+
+impl Value {
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        match self {
+            Value::Real(m) => m.nrows(),
+            Value::Complex(m) => m.nrows(),
+        }
+    }
+
+    /// Number of columns.
+    pub fn ncols(&self) -> usize {
+        match self {
+            Value::Real(m) => m.ncols(),
+            Value::Complex(m) => m.ncols(),
+        }
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.nrows(), self.ncols())
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Value::Real(_) => DType::F64,
+            Value::Complex(_) => DType::C64,
+        }
+    }
+
+    /// True when every entry is finite (no NaN, no ±∞ in either part).
+    pub fn is_finite(&self) -> bool {
+        match self {
+            Value::Real(m) => all_finite(m),
+            Value::Complex(m) => all_finite(m),
+        }
+    }
+
+    /// The real matrix, if this value is real.
+    pub fn as_real(&self) -> Option<&Mat<f64>> {
+        match self {
+            Value::Real(m) => Some(m),
+            Value::Complex(_) => None,
+        }
+    }
+
+    /// The complex matrix, if this value is complex.
+    pub fn as_complex(&self) -> Option<&Mat<C64>> {
+        match self {
+            Value::Complex(m) => Some(m),
+            Value::Real(_) => None,
+        }
+    }
+
+    /// The value as a complex matrix (a real value is embedded with zero imaginary part).
+    pub fn to_complex(&self) -> Mat<C64> {
+        match self {
+            Value::Real(m) => Mat::from_fn(m.nrows(), m.ncols(), |i, j| C64::new(m[(i, j)], 0.0)),
+            Value::Complex(m) => m.clone(),
+        }
+    }
+
+    /// The single entry of a real 1×1 value.
+    pub fn scalar_real(&self) -> Option<f64> {
+        match self {
+            Value::Real(m) if m.nrows() == 1 && m.ncols() == 1 => Some(m[(0, 0)]),
+            _ => None,
+        }
+    }
+
+    /// A zero matrix of the given shape and dtype.
+    pub fn zeros(dtype: DType, nrows: usize, ncols: usize) -> Value {
+        match dtype {
+            DType::F64 => Value::Real(Mat::zeros(nrows, ncols)),
+            DType::C64 => Value::Complex(Mat::zeros(nrows, ncols)),
+        }
+    }
+
+    /// The `n×n` identity of the given dtype.
+    pub fn identity(dtype: DType, n: usize) -> Value {
+        match dtype {
+            DType::F64 => Value::Real(Mat::identity(n, n)),
+            DType::C64 => Value::Complex(Mat::identity(n, n)),
+        }
+    }
+
+    /// Largest entry of |A − Aᴴ| relative to max(max|A|, tiny): 0 for an exactly
+    /// symmetric/Hermitian matrix. Errors when the matrix is not square.
+    pub fn asymmetry(&self) -> Option<f64> {
+        let (m, n) = self.shape();
+        if m != n {
+            return None;
+        }
+        let mut worst = 0.0f64;
+        match self {
+            Value::Real(a) => {
+                for j in 0..n {
+                    for i in 0..j {
+                        worst = worst.max((a[(i, j)] - a[(j, i)]).abs());
+                    }
+                }
+            }
+            Value::Complex(a) => {
+                for j in 0..n {
+                    for i in 0..=j {
+                        worst = worst.max((a[(i, j)] - a[(j, i)].conj()).norm());
+                    }
+                }
+            }
+        }
+        Some(worst / self.max_abs().max(f64::MIN_POSITIVE))
+    }
+
+    /// The Hermitian part `(A + Aᴴ)/2` of a square value.
+    pub fn hermitian_part(&self) -> Value {
+        match self {
+            Value::Real(a) => Value::Real(Mat::from_fn(a.nrows(), a.ncols(), |i, j| {
+                0.5 * (a[(i, j)] + a[(j, i)])
+            })),
+            Value::Complex(a) => Value::Complex(Mat::from_fn(a.nrows(), a.ncols(), |i, j| {
+                (a[(i, j)] + a[(j, i)].conj()) * 0.5
+            })),
+        }
+    }
+
+    /// A real 1×1 value.
+    pub fn scalar(x: f64) -> Value {
+        Value::Real(Mat::from_fn(1, 1, |_, _| x))
+    }
+
+    /// Real inner product `Re ⟨self, other⟩ = Re tr(selfᴴ other)`, the pairing under which
+    /// cotangents and tangents are dual. Errors on shape or dtype mismatch.
+    pub fn real_inner(&self, other: &Value) -> Result<f64, EngineError> {
+        if self.shape() != other.shape() {
+            return Err(EngineError::ShapeMismatch {
+                op: "real_inner",
+                lhs: self.shape(),
+                rhs: other.shape(),
+                hint: "pair values of the same shape",
+            });
+        }
+        match (self, other) {
+            (Value::Real(a), Value::Real(b)) => Ok(a
+                .col_iter()
+                .zip(b.col_iter())
+                .map(|(ca, cb)| ca.iter().zip(cb.iter()).map(|(x, y)| x * y).sum::<f64>())
+                .sum()),
+            (Value::Complex(a), Value::Complex(b)) => Ok(a
+                .col_iter()
+                .zip(b.col_iter())
+                .map(|(ca, cb)| {
+                    ca.iter()
+                        .zip(cb.iter())
+                        .map(|(x, y)| x.re * y.re + x.im * y.im)
+                        .sum::<f64>()
+                })
+                .sum()),
+            _ => Err(EngineError::DTypeMismatch {
+                op: "real_inner",
+                lhs: self.dtype(),
+                rhs: other.dtype(),
+            }),
+        }
+    }
+
+    /// Frobenius norm.
+    pub fn norm(&self) -> f64 {
+        match self {
+            Value::Real(m) => m.norm_l2(),
+            Value::Complex(m) => m.norm_l2(),
+        }
+    }
+
+    /// Largest absolute entry (0 for an empty matrix).
+    pub fn max_abs(&self) -> f64 {
+        match self {
+            Value::Real(m) => fold_entries(m, 0.0, |acc, x| acc.max(x.abs())),
+            Value::Complex(m) => fold_entries(m, 0.0, |acc, x| acc.max(x.norm())),
+        }
+    }
+
+    /// `self + alpha * other`, entrywise (same shape and dtype required).
+    pub fn axpy(&self, alpha: f64, other: &Value) -> Result<Value, EngineError> {
+        if self.shape() != other.shape() {
+            return Err(EngineError::ShapeMismatch {
+                op: "axpy",
+                lhs: self.shape(),
+                rhs: other.shape(),
+                hint: "combine values of the same shape",
+            });
+        }
+        Ok(map_value2!(self, other, a, b => axpy_mat(a, alpha, b),
+            EngineError::DTypeMismatch { op: "axpy", lhs: self.dtype(), rhs: other.dtype() }))
+    }
+
+    /// Entrywise maximum of |self − other| relative to `max(1, max|other|)`; used by tests and
+    /// the checker to compare two values. Errors on shape or dtype mismatch.
+    pub fn rel_diff(&self, other: &Value) -> Result<f64, EngineError> {
+        let d = self.axpy(-1.0, other)?;
+        Ok(d.max_abs() / other.max_abs().max(self.max_abs()).max(1.0))
+    }
+}
+
+impl From<Mat<f64>> for Value {
+    fn from(m: Mat<f64>) -> Self {
+        Value::Real(m)
+    }
+}
+
+impl From<Mat<C64>> for Value {
+    fn from(m: Mat<C64>) -> Self {
+        Value::Complex(m)
+    }
+}
+
+fn axpy_mat<T: Scalar>(a: &Mat<T>, alpha: f64, b: &Mat<T>) -> Mat<T> {
+    let al = T::from_f64(alpha);
+    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] + b[(i, j)] * al)
+}
+
+fn all_finite<T: Scalar>(m: &Mat<T>) -> bool {
+    m.col_iter().all(|c| c.iter().all(|x| x.finite()))
+}
+
+fn fold_entries<T: Scalar, A>(m: &Mat<T>, init: A, f: impl Fn(A, &T) -> A) -> A {
+    let mut acc = init;
+    for c in m.col_iter() {
+        for x in c.iter() {
+            acc = f(acc, x);
+        }
+    }
+    acc
+}
+
+/// The scalar types the engine computes with: `f64` and `Complex<f64>`.
+///
+/// Kernels are written once against this trait; the methods are the handful of
+/// elementwise functions the core ops need, with complex versions on the principal branch.
+pub trait Scalar:
+    faer::traits::ComplexField
+    + Copy
+    + std::fmt::Debug
+    + PartialEq
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + Send
+    + Sync
+    + 'static
+{
+    /// The dtype tag.
+    const DTYPE: DType;
+    /// Wraps a matrix into a [`Value`].
+    fn wrap(m: Mat<Self>) -> Value;
+    /// Borrows the matrix inside a value of this dtype.
+    fn unwrap(v: &Value) -> Option<&Mat<Self>>;
+    /// Embeds a real number.
+    fn from_f64(x: f64) -> Self;
+    /// Builds from real and imaginary parts (the imaginary part is ignored for `f64`).
+    fn from_parts(re: f64, im: f64) -> Self;
+    /// Real part.
+    fn re(self) -> f64;
+    /// Imaginary part (0 for `f64`).
+    fn im(self) -> f64;
+    /// Complex conjugate.
+    fn cj(self) -> Self;
+    /// Modulus.
+    fn modulus(self) -> f64;
+    /// True when finite.
+    fn finite(self) -> bool;
+    /// Exponential.
+    fn exp_s(self) -> Self;
+    /// Natural logarithm (principal branch).
+    fn ln_s(self) -> Self;
+    /// Square root (principal branch).
+    fn sqrt_s(self) -> Self;
+    /// Power with a real exponent (principal branch).
+    fn powf_s(self, p: f64) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh_s(self) -> Self;
+    /// Logistic sigmoid 1/(1+e^{-x}).
+    fn sigmoid_s(self) -> Self;
+}
+
+impl Scalar for f64 {
+    const DTYPE: DType = DType::F64;
+    fn wrap(m: Mat<Self>) -> Value {
+        Value::Real(m)
+    }
+    fn unwrap(v: &Value) -> Option<&Mat<Self>> {
+        v.as_real()
+    }
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    fn from_parts(re: f64, _im: f64) -> Self {
+        re
+    }
+    fn re(self) -> f64 {
+        self
+    }
+    fn im(self) -> f64 {
+        0.0
+    }
+    fn cj(self) -> Self {
+        self
+    }
+    fn modulus(self) -> f64 {
+        self.abs()
+    }
+    fn finite(self) -> bool {
+        self.is_finite()
+    }
+    fn exp_s(self) -> Self {
+        self.exp()
+    }
+    fn ln_s(self) -> Self {
+        self.ln()
+    }
+    fn sqrt_s(self) -> Self {
+        self.sqrt()
+    }
+    fn powf_s(self, p: f64) -> Self {
+        self.powf(p)
+    }
+    fn tanh_s(self) -> Self {
+        self.tanh()
+    }
+    fn sigmoid_s(self) -> Self {
+        // Two branches so that neither exp overflows.
+        if self >= 0.0 {
+            1.0 / (1.0 + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (1.0 + e)
+        }
+    }
+}
+
+impl Scalar for C64 {
+    const DTYPE: DType = DType::C64;
+    fn wrap(m: Mat<Self>) -> Value {
+        Value::Complex(m)
+    }
+    fn unwrap(v: &Value) -> Option<&Mat<Self>> {
+        v.as_complex()
+    }
+    fn from_f64(x: f64) -> Self {
+        C64::new(x, 0.0)
+    }
+    fn from_parts(re: f64, im: f64) -> Self {
+        C64::new(re, im)
+    }
+    fn re(self) -> f64 {
+        self.re
+    }
+    fn im(self) -> f64 {
+        self.im
+    }
+    fn cj(self) -> Self {
+        self.conj()
+    }
+    fn modulus(self) -> f64 {
+        self.norm()
+    }
+    fn finite(self) -> bool {
+        self.re.is_finite() && self.im.is_finite()
+    }
+    fn exp_s(self) -> Self {
+        self.exp()
+    }
+    fn ln_s(self) -> Self {
+        self.ln()
+    }
+    fn sqrt_s(self) -> Self {
+        self.sqrt()
+    }
+    fn powf_s(self, p: f64) -> Self {
+        if self == C64::new(0.0, 0.0) {
+            return if p == 0.0 {
+                C64::new(1.0, 0.0)
+            } else if p > 0.0 {
+                self
+            } else {
+                C64::new(f64::INFINITY, 0.0)
+            };
+        }
+        self.powf(p)
+    }
+    fn tanh_s(self) -> Self {
+        self.tanh()
+    }
+    fn sigmoid_s(self) -> Self {
+        C64::new(1.0, 0.0) / (C64::new(1.0, 0.0) + (-self).exp())
+    }
+}
