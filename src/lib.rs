@@ -1,1 +1,29 @@
-//! x
+//! # matgrad
+//!
+//! Matrix calculus for research code: a reverse- and forward-mode autodiff engine whose
+//! values are matrices, with exact adjoints for spectral ops and structured layers.
+//!
+//! This crate re-exports the three workspace crates:
+//! - [`engine`]: the tape, core ops, gradient checker and spectrum generators;
+//! - [`spectral`]: eigendecompositions, SVD, matrix functions, projectors;
+//! - [`layers`]: structured layers built on both.
+//!
+//! ```
+//! use matgrad::engine::{Tape, testing::spd_from_seed};
+//! # fn main() -> Result<(), matgrad::engine::EngineError> {
+//! let tape = Tape::new();
+//! let a = tape.leaf(spd_from_seed(4, 10.0, 1))?;
+//! let y = a.logdet()?;
+//! let g = tape.grad(y, &[a])?;               // A⁻ᵀ
+//! assert_eq!(g[0].shape(), (4, 4));
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub use matgrad_engine as engine;
+
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
+pub use matgrad_layers as layers;
+pub use matgrad_spectral as spectral;

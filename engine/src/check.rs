@@ -101,7 +101,9 @@ impl Default for CheckOptions {
             directions: 2,
             seed: 0x5eed,
             order: Order::Second,
-            steps: vec![1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
+            steps: vec![
+                1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6,
+            ],
         }
     }
 }

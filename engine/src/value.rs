@@ -318,6 +318,7 @@ pub trait Scalar:
     + std::ops::Mul<Output = Self>
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
+    + std::ops::AddAssign
     + Send
     + Sync
     + 'static

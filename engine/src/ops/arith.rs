@@ -117,7 +117,7 @@ fn shift_mat<T: Scalar>(a: &faer::Mat<T>, c: f64, diagonal_only: bool) -> faer::
     if diagonal_only {
         let mut y = a.clone();
         for i in 0..y.nrows().min(y.ncols()) {
-            y[(i, i)] = y[(i, i)] + c;
+            y[(i, i)] += c;
         }
         y
     } else {
@@ -284,9 +284,13 @@ mod tests {
                 let b = make(m, n, 12);
                 assert_rules("add", |_, x| x[0].add(x[1]), &[a.clone(), b.clone()]);
                 assert_rules("sub", |_, x| x[0].sub(x[1]), &[a.clone(), b.clone()]);
-                assert_rules("neg", |_, x| x[0].neg(), &[a.clone()]);
-                assert_rules("scale", |_, x| x[0].scale(-1.5), &[a.clone()]);
-                assert_rules("add_scalar", |_, x| x[0].add_scalar(0.5), &[a.clone()]);
+                assert_rules("neg", |_, x| x[0].neg(), std::slice::from_ref(&a));
+                assert_rules("scale", |_, x| x[0].scale(-1.5), std::slice::from_ref(&a));
+                assert_rules(
+                    "add_scalar",
+                    |_, x| x[0].add_scalar(0.5),
+                    std::slice::from_ref(&a),
+                );
             }
             assert_rules(
                 "scale_complex",

@@ -301,7 +301,7 @@ mod tests {
                 let a = make(n, n, 61)
                     .axpy(2.0, &Value::identity(make(1, 1, 0).dtype(), n))
                     .unwrap();
-                assert_rules("inv", |_, x| x[0].inv(), &[a.clone()]);
+                assert_rules("inv", |_, x| x[0].inv(), std::slice::from_ref(&a));
                 assert_rules(
                     "solve",
                     |_, x| x[0].solve(x[1]),
@@ -312,8 +312,8 @@ mod tests {
                     |_, x| x[0].solve_form(crate::Form::Adjoint, x[1]),
                     &[a.clone(), make(n, 2, 63)],
                 );
-                assert_rules("det", |_, x| x[0].det(), &[a.clone()]);
-                assert_rules("logdet", |_, x| x[0].logdet(), &[a.clone()]);
+                assert_rules("det", |_, x| x[0].det(), std::slice::from_ref(&a));
+                assert_rules("logdet", |_, x| x[0].logdet(), std::slice::from_ref(&a));
             }
         }
         assert_rules(

@@ -47,7 +47,7 @@ fn contract_left<T: Scalar>(g: &Mat<T>, b: &Mat<T>) -> Mat<T> {
         let mut s = T::from_f64(0.0);
         for l in 0..q {
             for k in 0..p {
-                s = s + b[(k, l)].cj() * g[(i * p + k, j * q + l)];
+                s += b[(k, l)].cj() * g[(i * p + k, j * q + l)];
             }
         }
         s
@@ -61,7 +61,7 @@ fn contract_right<T: Scalar>(g: &Mat<T>, a: &Mat<T>) -> Mat<T> {
         let mut s = T::from_f64(0.0);
         for j in 0..n {
             for i in 0..m {
-                s = s + a[(i, j)].cj() * g[(i * p + k, j * q + l)];
+                s += a[(i, j)].cj() * g[(i * p + k, j * q + l)];
             }
         }
         s

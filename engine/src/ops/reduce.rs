@@ -118,7 +118,7 @@ fn sum_mat<T: Scalar>(x: &Mat<T>, axis: Axis) -> Mat<T> {
             let mut s = zero;
             for j in 0..n {
                 for i in 0..m {
-                    s = s + x[(i, j)];
+                    s += x[(i, j)];
                 }
             }
             Mat::from_fn(1, 1, |_, _| s)
@@ -250,10 +250,14 @@ mod tests {
             for (m, n) in [(1, 1), (2, 3), (4, 1)] {
                 let a = make(m, n, 51);
                 for axis in [Axis::All, Axis::Rows, Axis::Cols] {
-                    assert_rules("sum", move |_, x| x[0].sum(axis), &[a.clone()]);
-                    assert_rules("mean", move |_, x| x[0].mean(axis), &[a.clone()]);
+                    assert_rules("sum", move |_, x| x[0].sum(axis), std::slice::from_ref(&a));
+                    assert_rules(
+                        "mean",
+                        move |_, x| x[0].mean(axis),
+                        std::slice::from_ref(&a),
+                    );
                 }
-                assert_rules("norm", |_, x| x[0].norm(), &[a.clone()]);
+                assert_rules("norm", |_, x| x[0].norm(), std::slice::from_ref(&a));
                 assert_rules(
                     "inner",
                     |_, x| x[0].inner(x[1]),

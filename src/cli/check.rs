@@ -1,0 +1,116 @@
+//! `matgrad check`: every registered op through the gradient checker.
+
+use matgrad_engine::check::{check, CheckOptions};
+use serde_json::json;
+
+use super::registry::{registry, OpEntry};
+
+/// Worst errors of one op over its cases.
+pub struct OpSummary {
+    /// Op name.
+    pub name: &'static str,
+    /// Number of cases run.
+    pub cases: usize,
+    /// Worst VJP-vs-FD error.
+    pub vjp_fd: f64,
+    /// Worst JVP/VJP dot-product error.
+    pub dot: f64,
+    /// Worst second-order error.
+    pub second: f64,
+    /// Failed cases, with the reason.
+    pub failures: Vec<String>,
+}
+
+fn run_op(op: &OpEntry) -> OpSummary {
+    let mut s = OpSummary {
+        name: op.name,
+        cases: 0,
+        vjp_fd: 0.0,
+        dot: 0.0,
+        second: 0.0,
+        failures: Vec::new(),
+    };
+    let apply = op.apply;
+    for c in (op.cases)() {
+        s.cases += 1;
+        let opts = CheckOptions {
+            tolerance: c.tolerance,
+            ..CheckOptions::default()
+        };
+        match check(|_, x| apply(x), &c.inputs, &opts) {
+            Ok(r) => {
+                s.vjp_fd = s.vjp_fd.max(r.vjp_fd_error.max(r.jvp_fd_error));
+                s.dot = s.dot.max(r.dot_product_error);
+                s.second = s.second.max(r.second_order_error.unwrap_or(0.0));
+                if !r.passed {
+                    s.failures.push(format!("{}: {r}", c.label));
+                }
+            }
+            Err(e) => s.failures.push(format!("{}: {e}", c.label)),
+        }
+    }
+    s
+}
+
+/// Runs the sweep; returns the process exit code.
+pub fn run(only: Option<&str>, as_json: bool) -> i32 {
+    let ops = registry();
+    let selected: Vec<&OpEntry> = ops
+        .iter()
+        .filter(|o| only.is_none_or(|n| n == o.name))
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = ops.iter().map(|o| o.name).collect();
+        eprintln!(
+            "matgrad check: unknown op {:?}; known ops: {}",
+            only.unwrap_or(""),
+            names.join(", ")
+        );
+        return 2;
+    }
+    let summaries: Vec<OpSummary> = selected.iter().map(|o| run_op(o)).collect();
+    let failed = summaries.iter().any(|s| !s.failures.is_empty());
+    if as_json {
+        let rows: Vec<_> = summaries
+            .iter()
+            .map(|s| {
+                json!({
+                    "op": s.name, "cases": s.cases, "vjp_fd_error": s.vjp_fd, "dot_product_error": s.dot,
+                    "second_order_error": s.second, "passed": s.failures.is_empty(), "failures": s.failures,
+                })
+            })
+            .collect();
+        println!("{}", json!({ "ops": rows, "passed": !failed }));
+    } else {
+        println!(
+            "{:<10} {:>5} {:>12} {:>12} {:>12}  verdict",
+            "op", "cases", "vjp-vs-fd", "jvp·vjp dot", "2nd order"
+        );
+        for s in &summaries {
+            println!(
+                "{:<10} {:>5} {:>12.2e} {:>12.2e} {:>12.2e}  {}",
+                s.name,
+                s.cases,
+                s.vjp_fd,
+                s.dot,
+                s.second,
+                if s.failures.is_empty() {
+                    "pass"
+                } else {
+                    "FAIL"
+                }
+            );
+            for f in &s.failures {
+                println!("    {f}");
+            }
+        }
+        let n: usize = summaries.iter().map(|s| s.cases).sum();
+        println!(
+            "\n{} ops, {} cases: {}",
+            summaries.len(),
+            n,
+            if failed { "FAILURES above" } else { "all pass" }
+        );
+    }
+    i32::from(failed)
+}

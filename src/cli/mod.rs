@@ -1,0 +1,5 @@
+//! The `matgrad` command line: thin over the library.
+
+pub mod check;
+pub mod ops;
+pub mod registry;

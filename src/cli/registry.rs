@@ -1,0 +1,357 @@
+//! The op registry behind `matgrad check` (and later `vjp`/`jvp`/`ops`): every op with its
+//! arity, a one-line meaning, how to apply it to Vars, and the cases the checker sweeps.
+
+use matgrad_engine::check::Tolerance;
+use matgrad_engine::testing::{
+    complex_matrix, hermitian_from_seed, positive_matrix, real_matrix, spd_from_seed, Spectrum,
+};
+use matgrad_engine::{Axis, Result, Value, Var};
+
+/// One input configuration for the checker.
+pub struct Case {
+    /// Short description ("real 3×4", "complex 2×2", …).
+    pub label: String,
+    /// The inputs.
+    pub inputs: Vec<Value>,
+    /// Tolerance preset for this case.
+    pub tolerance: Tolerance,
+}
+
+/// A registered op.
+pub struct OpEntry {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// Number of matrix inputs.
+    pub arity: usize,
+    /// Exact semantics.
+    pub summary: &'static str,
+    /// Builds the op on the tape.
+    pub apply: for<'t> fn(&[Var<'t>]) -> Result<Var<'t>>,
+    /// Cases for `check`.
+    pub cases: fn() -> Vec<Case>,
+}
+
+fn case(label: impl Into<String>, inputs: Vec<Value>) -> Case {
+    Case {
+        label: label.into(),
+        inputs,
+        tolerance: Tolerance::STRICT,
+    }
+}
+
+const SHAPES: [(usize, usize); 3] = [(1, 1), (2, 3), (4, 4)];
+
+fn general_unary() -> Vec<Case> {
+    let mut v: Vec<Case> = SHAPES
+        .iter()
+        .map(|&(m, n)| case(format!("real {m}×{n}"), vec![real_matrix(m, n, 1)]))
+        .collect();
+    v.extend(
+        SHAPES
+            .iter()
+            .map(|&(m, n)| case(format!("complex {m}×{n}"), vec![complex_matrix(m, n, 2)])),
+    );
+    v
+}
+
+fn real_unary() -> Vec<Case> {
+    SHAPES
+        .iter()
+        .map(|&(m, n)| case(format!("real {m}×{n}"), vec![real_matrix(m, n, 3)]))
+        .collect()
+}
+
+fn positive_unary() -> Vec<Case> {
+    SHAPES
+        .iter()
+        .map(|&(m, n)| {
+            case(
+                format!("positive {m}×{n}"),
+                vec![positive_matrix(m, n, 0.5, 2.0, 4)],
+            )
+        })
+        .collect()
+}
+
+fn same_shape_binary() -> Vec<Case> {
+    let mut v: Vec<Case> = SHAPES
+        .iter()
+        .map(|&(m, n)| {
+            case(
+                format!("real {m}×{n}"),
+                vec![real_matrix(m, n, 5), positive_matrix(m, n, 0.5, 2.0, 6)],
+            )
+        })
+        .collect();
+    v.extend(SHAPES.iter().map(|&(m, n)| {
+        case(
+            format!("complex {m}×{n}"),
+            vec![complex_matrix(m, n, 7), complex_matrix(m, n, 8)],
+        )
+    }));
+    v
+}
+
+fn matmul_cases() -> Vec<Case> {
+    vec![
+        case(
+            "real 1×1·1×1",
+            vec![real_matrix(1, 1, 9), real_matrix(1, 1, 10)],
+        ),
+        case(
+            "real 3×4·4×2",
+            vec![real_matrix(3, 4, 11), real_matrix(4, 2, 12)],
+        ),
+        case(
+            "complex 2×3·3×5",
+            vec![complex_matrix(2, 3, 13), complex_matrix(3, 5, 14)],
+        ),
+    ]
+}
+
+fn shifted(make: fn(usize, usize, u64) -> Value, n: usize, seed: u64) -> Value {
+    let a = make(n, n, seed);
+    a.axpy(n as f64, &Value::identity(a.dtype(), n))
+        .expect("same shape")
+}
+
+fn square_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for n in [1, 3, 8] {
+        v.push(case(
+            format!("real {n}×{n}"),
+            vec![shifted(real_matrix, n, 15)],
+        ));
+    }
+    v.push(case("complex 3×3", vec![shifted(complex_matrix, 3, 16)]));
+    v
+}
+
+fn solve_cases() -> Vec<Case> {
+    vec![
+        case(
+            "real 1×1, 1×2",
+            vec![shifted(real_matrix, 1, 17), real_matrix(1, 2, 18)],
+        ),
+        case(
+            "real 4×4, 4×3",
+            vec![shifted(real_matrix, 4, 19), real_matrix(4, 3, 20)],
+        ),
+        case(
+            "complex 3×3, 3×2",
+            vec![shifted(complex_matrix, 3, 21), complex_matrix(3, 2, 22)],
+        ),
+    ]
+}
+
+fn spd_cases() -> Vec<Case> {
+    let mut v: Vec<Case> = [1, 3, 8]
+        .iter()
+        .map(|&n| {
+            case(
+                format!("SPD {n}×{n}, cond 10"),
+                vec![spd_from_seed(n, 10.0, 23)],
+            )
+        })
+        .collect();
+    v.push(Case {
+        label: "SPD 4×4, cond 1e4".into(),
+        inputs: vec![spd_from_seed(4, 1e4, 24)],
+        tolerance: Tolerance::BALANCED,
+    });
+    v.push(case(
+        "Hermitian PD 3×3",
+        vec![hermitian_from_seed(
+            &Spectrum::log_spaced(3, 1.0, 10.0).values(),
+            25,
+        )],
+    ));
+    v
+}
+
+fn kron_cases() -> Vec<Case> {
+    vec![
+        case(
+            "real 2×3 ⊗ 3×2",
+            vec![real_matrix(2, 3, 26), real_matrix(3, 2, 27)],
+        ),
+        case(
+            "complex 2×2 ⊗ 1×2",
+            vec![complex_matrix(2, 2, 28), complex_matrix(1, 2, 29)],
+        ),
+    ]
+}
+
+/// Every registered op.
+pub fn registry() -> Vec<OpEntry> {
+    vec![
+        OpEntry {
+            name: "add",
+            arity: 2,
+            summary: "A + B",
+            apply: |x| x[0].add(x[1]),
+            cases: same_shape_binary,
+        },
+        OpEntry {
+            name: "sub",
+            arity: 2,
+            summary: "A − B",
+            apply: |x| x[0].sub(x[1]),
+            cases: same_shape_binary,
+        },
+        OpEntry {
+            name: "mul",
+            arity: 2,
+            summary: "A ∘ B (Hadamard)",
+            apply: |x| x[0].mul(x[1]),
+            cases: same_shape_binary,
+        },
+        OpEntry {
+            name: "div",
+            arity: 2,
+            summary: "A ⊘ B (entrywise)",
+            apply: |x| x[0].div(x[1]),
+            cases: same_shape_binary,
+        },
+        OpEntry {
+            name: "matmul",
+            arity: 2,
+            summary: "A B",
+            apply: |x| x[0].matmul(x[1]),
+            cases: matmul_cases,
+        },
+        OpEntry {
+            name: "kron",
+            arity: 2,
+            summary: "A ⊗ B",
+            apply: |x| x[0].kron(x[1]),
+            cases: kron_cases,
+        },
+        OpEntry {
+            name: "transpose",
+            arity: 1,
+            summary: "Aᵀ",
+            apply: |x| x[0].transpose(),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "adjoint",
+            arity: 1,
+            summary: "Aᴴ",
+            apply: |x| x[0].adjoint(),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "trace",
+            arity: 1,
+            summary: "tr A → 1×1",
+            apply: |x| x[0].trace(),
+            cases: square_cases,
+        },
+        OpEntry {
+            name: "sum",
+            arity: 1,
+            summary: "Σ A → 1×1",
+            apply: |x| x[0].sum(Axis::All),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "norm",
+            arity: 1,
+            summary: "‖A‖_F → 1×1 real",
+            apply: |x| x[0].norm(),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "exp",
+            arity: 1,
+            summary: "eᴬ entrywise",
+            apply: |x| x[0].exp(),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "log",
+            arity: 1,
+            summary: "log A entrywise (A > 0)",
+            apply: |x| x[0].log(),
+            cases: positive_unary,
+        },
+        OpEntry {
+            name: "sqrt",
+            arity: 1,
+            summary: "√A entrywise (A ≥ 0)",
+            apply: |x| x[0].sqrt(),
+            cases: positive_unary,
+        },
+        OpEntry {
+            name: "tanh",
+            arity: 1,
+            summary: "tanh A entrywise",
+            apply: |x| x[0].tanh(),
+            cases: real_unary,
+        },
+        OpEntry {
+            name: "sigmoid",
+            arity: 1,
+            summary: "1/(1+e⁻ᴬ) entrywise",
+            apply: |x| x[0].sigmoid(),
+            cases: real_unary,
+        },
+        OpEntry {
+            name: "softplus",
+            arity: 1,
+            summary: "log(1+eᴬ) entrywise",
+            apply: |x| x[0].softplus(),
+            cases: real_unary,
+        },
+        OpEntry {
+            name: "relu",
+            arity: 1,
+            summary: "max(A, 0) entrywise",
+            apply: |x| x[0].relu(),
+            cases: real_unary,
+        },
+        OpEntry {
+            name: "abs",
+            arity: 1,
+            summary: "|A| entrywise",
+            apply: |x| x[0].abs(),
+            cases: general_unary,
+        },
+        OpEntry {
+            name: "inv",
+            arity: 1,
+            summary: "A⁻¹",
+            apply: |x| x[0].inv(),
+            cases: square_cases,
+        },
+        OpEntry {
+            name: "solve",
+            arity: 2,
+            summary: "A⁻¹ B",
+            apply: |x| x[0].solve(x[1]),
+            cases: solve_cases,
+        },
+        OpEntry {
+            name: "det",
+            arity: 1,
+            summary: "det A → 1×1",
+            apply: |x| x[0].det(),
+            cases: square_cases,
+        },
+        OpEntry {
+            name: "logdet",
+            arity: 1,
+            summary: "log|det A| → 1×1 real",
+            apply: |x| x[0].logdet(),
+            cases: square_cases,
+        },
+        OpEntry {
+            name: "cholesky",
+            arity: 1,
+            summary: "L with sym(A) = L Lᴴ (A Hermitian positive definite)",
+            apply: |x| x[0].sym()?.cholesky(),
+            cases: spd_cases,
+        },
+    ]
+}

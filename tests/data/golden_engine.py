@@ -1,0 +1,148 @@
+"""Golden values for matgrad-engine's core ops, computed independently with JAX (float64).
+
+Run:  python3 -m venv .venv && .venv/bin/pip install jax numpy
+      .venv/bin/python tests/data/golden_engine.py > tests/data/golden_engine.json
+
+For each case: inputs X_i, a cotangent Ybar and tangents Xdot_i, all from numpy's seeded
+generator; the output f(X), the VJP and the JVP. Gradient convention: matgrad (like
+PyTorch) returns dL/dRe z + i dL/dIm z for complex inputs; JAX's grad returns its
+conjugate, so complex VJPs are conjugated here. The VJP is computed as the gradient of
+phi(X) = Re sum(conj(Ybar) * f(X)), which is exactly what matgrad's vjp returns.
+"""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+rng = np.random.default_rng(20261123)
+
+
+def real(m, n):
+    return rng.standard_normal((m, n))
+
+
+def cplx(m, n):
+    return rng.standard_normal((m, n)) + 1j * rng.standard_normal((m, n))
+
+
+def spd(n):
+    g = rng.standard_normal((n, n))
+    return g @ g.T + n * np.eye(n)
+
+
+def positive(m, n):
+    return rng.uniform(0.5, 2.0, (m, n))
+
+
+def well(n, make):
+    return make(n, n) + 3.0 * np.eye(n)
+
+
+def sym(a):
+    return 0.5 * (a + a.conj().T)
+
+
+def kron(a, b):
+    return jnp.kron(a, b)
+
+
+def softplus(x):
+    return jnp.logaddexp(x, 0.0)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + jnp.exp(-x))
+
+
+# name, function, inputs
+CASES = [
+    ("add", lambda a, b: a + b, [real(2, 3), real(2, 3)]),
+    ("sub_complex", lambda a, b: a - b, [cplx(2, 3), cplx(2, 3)]),
+    ("scale", lambda a: -1.5 * a, [real(3, 2)]),
+    ("matmul", lambda a, b: a @ b, [real(3, 4), real(4, 2)]),
+    ("matmul_complex", lambda a, b: a @ b, [cplx(3, 4), cplx(4, 2)]),
+    ("transpose", lambda a: a.T, [real(2, 3)]),
+    ("adjoint_complex", lambda a: a.conj().T, [cplx(2, 3)]),
+    ("conj_complex", lambda a: a.conj(), [cplx(2, 2)]),
+    ("real_complex", lambda a: jnp.real(a), [cplx(2, 3)]),
+    ("imag_complex", lambda a: jnp.imag(a), [cplx(2, 3)]),
+    ("mul", lambda a, b: a * b, [real(2, 3), real(2, 3)]),
+    ("div_complex", lambda a, b: a / b, [cplx(2, 3), cplx(2, 3)]),
+    ("exp", jnp.exp, [real(2, 3)]),
+    ("log", jnp.log, [positive(2, 3)]),
+    ("log_complex", jnp.log, [cplx(2, 2)]),
+    ("sqrt", jnp.sqrt, [positive(2, 3)]),
+    ("powf", lambda a: a ** 2.5, [positive(2, 3)]),
+    ("tanh", jnp.tanh, [real(2, 3)]),
+    ("sigmoid", sigmoid, [real(2, 3)]),
+    ("relu", lambda a: jnp.maximum(a, 0.0), [real(3, 3)]),
+    ("abs", jnp.abs, [real(3, 3)]),
+    ("abs_complex", jnp.abs, [cplx(2, 3)]),
+    ("softplus", softplus, [real(2, 3)]),
+    ("sum_rows", lambda a: jnp.sum(a, axis=0, keepdims=True), [real(3, 4)]),
+    ("sum_cols", lambda a: jnp.sum(a, axis=1, keepdims=True), [real(3, 4)]),
+    ("mean_all", lambda a: jnp.mean(a).reshape(1, 1), [real(3, 4)]),
+    ("trace", lambda a: jnp.trace(a).reshape(1, 1), [real(4, 4)]),
+    ("norm_complex", lambda a: jnp.linalg.norm(a).reshape(1, 1), [cplx(3, 2)]),
+    ("inner_complex", lambda a, b: jnp.sum(jnp.conj(a) * b).reshape(1, 1), [cplx(2, 3), cplx(2, 3)]),
+    ("diag", lambda a: jnp.diag(a).reshape(-1, 1), [real(3, 4)]),
+    ("vec", lambda a: a.T.reshape(-1, 1), [real(3, 2)]),
+    ("slice", lambda a: a[1:3, 0:2], [real(4, 3)]),
+    ("hcat", lambda a, b: jnp.concatenate([a, b], axis=1), [real(2, 3), real(2, 1)]),
+    ("vcat", lambda a, b: jnp.concatenate([a, b], axis=0), [real(2, 3), real(1, 3)]),
+    ("add_identity", lambda a: a + 2.0 * jnp.eye(a.shape[0]), [real(3, 3)]),
+    ("inv", jnp.linalg.inv, [well(4, real)]),
+    ("inv_complex", jnp.linalg.inv, [well(3, cplx)]),
+    ("solve", jnp.linalg.solve, [well(4, real), real(4, 2)]),
+    ("solve_complex", jnp.linalg.solve, [well(3, cplx), cplx(3, 2)]),
+    ("det", lambda a: jnp.linalg.det(a).reshape(1, 1), [well(4, real)]),
+    ("det_complex", lambda a: jnp.linalg.det(a).reshape(1, 1), [well(3, cplx)]),
+    ("logdet", lambda a: jnp.linalg.slogdet(a)[1].reshape(1, 1), [well(4, real)]),
+    ("cholesky_sym", lambda a: jnp.linalg.cholesky(sym(a)), [spd(4)]),
+    ("kron", kron, [real(2, 3), real(3, 2)]),
+    ("kron_complex", kron, [cplx(2, 2), cplx(2, 1)]),
+]
+
+
+def enc(x):
+    x = np.asarray(x)
+    if x.ndim == 0:
+        x = x.reshape(1, 1)
+    if np.iscomplexobj(x):
+        return {"re": x.real.tolist(), "im": x.imag.tolist()}
+    return {"re": x.tolist()}
+
+
+def like(x):
+    x = np.asarray(x)
+    if np.iscomplexobj(x):
+        return rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape)
+    return rng.standard_normal(x.shape)
+
+
+out = []
+for name, f, xs in CASES:
+    xs = [jnp.asarray(x) for x in xs]
+    y = f(*xs)
+    ybar = like(y)
+    xdots = [like(x) for x in xs]
+
+    def phi(*args):
+        return jnp.real(jnp.sum(jnp.conj(ybar) * f(*args)))
+
+    grads = jax.grad(phi, argnums=tuple(range(len(xs))))(*xs)
+    grads = [np.conj(g) if np.iscomplexobj(g) else g for g in grads]
+    _, ydot = jax.jvp(f, tuple(xs), tuple(jnp.asarray(d) for d in xdots))
+    out.append({
+        "name": name,
+        "inputs": [enc(x) for x in xs],
+        "output": enc(y),
+        "cotangent": enc(ybar),
+        "vjp": [enc(g) for g in grads],
+        "tangents": [enc(d) for d in xdots],
+        "jvp": enc(ydot),
+    })
+
+print(json.dumps({"generator": f"jax {jax.__version__}, numpy {np.__version__}, float64", "cases": out}))
