@@ -1,1 +1,98 @@
-fn main() {}
+//! Criterion benches. Groups are named `<area>/<what>/<n>`; forward and backward are
+//! measured separately where it matters. Run: `cargo bench --bench bench_main`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use faer::Mat;
+use matgrad::engine::testing::real_matrix;
+use matgrad::engine::{Axis, Tape, Value};
+
+/// Tape overhead: a chain of 100 × (2×2 matmul + add), forward and backward. Divide the
+/// time by 200 for the cost per primitive op.
+fn tape_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tape/chain_2x2");
+    g.throughput(Throughput::Elements(200));
+    let x0 = real_matrix(2, 2, 1);
+    let w = real_matrix(2, 2, 2)
+        .axpy(0.0, &real_matrix(2, 2, 2))
+        .unwrap();
+    let b = real_matrix(2, 2, 3);
+    g.bench_function("forward+backward/100", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let mut x = tape.leaf(x0.clone()).unwrap();
+            let w = tape.leaf(w.clone()).unwrap();
+            let b = tape.constant(b.clone()).unwrap();
+            for _ in 0..100 {
+                x = w.matmul(x).unwrap().add(b).unwrap().scale(0.5).unwrap();
+            }
+            let y = x.sum(Axis::All).unwrap();
+            black_box(tape.grad(y, &[w]).unwrap());
+        })
+    });
+    g.bench_function("forward/100", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let mut x = tape.leaf(x0.clone()).unwrap();
+            let w = tape.leaf(w.clone()).unwrap();
+            let b = tape.constant(b.clone()).unwrap();
+            for _ in 0..100 {
+                x = w.matmul(x).unwrap().add(b).unwrap().scale(0.5).unwrap();
+            }
+            black_box(x.sum(Axis::All).unwrap());
+        })
+    });
+    g.finish();
+}
+
+/// A matmul-dominated graph, Y = A B C with a general cotangent Ȳ, forward + VJP through
+/// the tape, against the same six GEMMs (2 forward, 4 backward) called on faer directly.
+fn matmul_graph(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tape_vs_faer/abc");
+    for n in [32usize, 128, 256] {
+        let (a, b, cm) = (
+            real_matrix(n, n, 1),
+            real_matrix(n, n, 2),
+            real_matrix(n, n, 3),
+        );
+        let gbar = real_matrix(n, n, 4);
+        let gr = gbar.as_real().unwrap().clone();
+        g.throughput(Throughput::Elements((n * n) as u64));
+        g.bench_with_input(BenchmarkId::new("tape", n), &n, |bench, _| {
+            bench.iter(|| {
+                let tape = Tape::new();
+                let (x, y, z) = (
+                    tape.leaf(a.clone()).unwrap(),
+                    tape.leaf(b.clone()).unwrap(),
+                    tape.leaf(cm.clone()).unwrap(),
+                );
+                let t = x.matmul(y).unwrap().matmul(z).unwrap();
+                black_box(
+                    tape.vjp(&[t], std::slice::from_ref(&gbar), &[x, y, z])
+                        .unwrap(),
+                );
+            })
+        });
+        let (ar, br, cr) = (
+            a.as_real().unwrap().clone(),
+            b.as_real().unwrap().clone(),
+            cm.as_real().unwrap().clone(),
+        );
+        g.bench_with_input(BenchmarkId::new("faer", n), &n, |bench, _| {
+            bench.iter(|| {
+                // forward: AB, (AB)C; backward: C̄ = (AB)ᵀȲ, (AB)̄ = Ȳ Cᵀ, Ā = (AB)̄ Bᵀ, B̄ = Aᵀ (AB)̄
+                let ab = &ar * &br;
+                let abc = &ab * &cr;
+                let gc: Mat<f64> = ab.transpose() * &gr;
+                let gab: Mat<f64> = &gr * cr.transpose();
+                let ga = &gab * br.transpose();
+                let gb = ar.transpose() * &gab;
+                black_box((abc, ga, gb, gc));
+            })
+        });
+    }
+    g.finish();
+    let _ = Value::scalar(0.0);
+}
+
+criterion_group!(benches, tape_overhead, matmul_graph);
+criterion_main!(benches);

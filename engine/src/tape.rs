@@ -361,39 +361,44 @@ impl Tape {
             .max()
             .unwrap_or(0)
             .min(nodes_len);
+        // Buffers reused across nodes: the loop allocates nothing of its own per node.
+        let mut in_vars: Vec<Var<'t>> = Vec::new();
+        let mut out_vars: Vec<Var<'t>> = Vec::new();
+        let mut needs: Vec<bool> = Vec::new();
+        let mut cts: Vec<Option<Var<'t>>> = Vec::new();
         for node in (lowest..highest).rev() {
             // Take what the rule needs out of the arena, so the rule may push new nodes.
-            let (op, inputs, needs, first_slot, n_out) = {
+            let (op, first_slot, n_out) = {
                 let inner = self.inner.borrow();
                 let nd = &inner.nodes[node];
                 let Some(rec) = &nd.record else { continue };
-                let needs: Vec<bool> = rec
-                    .inputs
+                let (first_slot, n_out) = (nd.first_slot, nd.outputs.len());
+                if grads[first_slot..first_slot + n_out]
                     .iter()
-                    .map(|i| inner.nodes[i.node as usize].requires_grad)
-                    .collect();
-                (
-                    rec.op.clone(),
-                    rec.inputs.clone(),
-                    needs,
-                    nd.first_slot,
-                    nd.outputs.len(),
-                )
+                    .all(Option::is_none)
+                {
+                    continue;
+                }
+                needs.clear();
+                needs.extend(
+                    rec.inputs
+                        .iter()
+                        .map(|i| inner.nodes[i.node as usize].requires_grad),
+                );
+                in_vars.clear();
+                in_vars.extend(rec.inputs.iter().map(|&id| Var { tape: self, id }));
+                (rec.op.clone(), first_slot, n_out)
             };
-            let cts: Vec<Option<Var<'t>>> = grads[first_slot..first_slot + n_out].to_vec();
-            if cts.iter().all(Option::is_none) {
-                continue;
-            }
-            let in_vars: Vec<Var<'t>> = inputs.iter().map(|&id| Var { tape: self, id }).collect();
-            let out_vars: Vec<Var<'t>> = (0..n_out as u32)
-                .map(|out| Var {
-                    tape: self,
-                    id: VarId {
-                        node: node as u32,
-                        out,
-                    },
-                })
-                .collect();
+            cts.clear();
+            cts.extend_from_slice(&grads[first_slot..first_slot + n_out]);
+            out_vars.clear();
+            out_vars.extend((0..n_out as u32).map(|out| Var {
+                tape: self,
+                id: VarId {
+                    node: node as u32,
+                    out,
+                },
+            }));
             let ctx = OpCtx {
                 inputs: &in_vars,
                 outputs: &out_vars,
@@ -410,7 +415,7 @@ impl Tape {
                     ),
                 });
             }
-            for ((x, ct), need) in in_vars.iter().zip(in_cts).zip(needs) {
+            for ((x, ct), &need) in in_vars.iter().zip(in_cts).zip(needs.iter()) {
                 let Some(ct) = ct else { continue };
                 if !need {
                     continue;
@@ -598,6 +603,7 @@ impl Tape {
             let start = inputs.iter().map(|v| v.id.node as usize).min().unwrap_or(0);
             let end = outputs
                 .iter()
+                .chain(inputs)
                 .map(|v| v.id.node as usize + 1)
                 .max()
                 .unwrap_or(0);
@@ -863,10 +869,154 @@ impl<'t> Var<'t> {
 /// # Errors
 /// [`EngineError::ForeignVar`] naming `op`.
 pub fn same_tape<'t>(op: &'static str, vars: &[Var<'t>]) -> Result<&'t Tape> {
-    let t = vars[0].tape;
+    let Some(first) = vars.first() else {
+        return Err(EngineError::InvalidArgument {
+            op,
+            message: "no operands".into(),
+        });
+    };
+    let t = first.tape;
     if vars.iter().all(|v| std::ptr::eq(v.tape, t)) {
         Ok(t)
     } else {
         Err(EngineError::ForeignVar { op })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{complex_matrix, real_matrix};
+    use crate::{Axis, DType, EngineError, Tape, Value};
+
+    #[test]
+    fn gradient_accumulates_over_reuse() {
+        // y = Σ (x ∘ x ∘ x) uses x three times: dy/dx = 3x².
+        let t = Tape::new();
+        let xv = real_matrix(2, 2, 1);
+        let x = t.leaf(xv.clone()).unwrap();
+        let y = x.mul(x).unwrap().mul(x).unwrap().sum(Axis::All).unwrap();
+        let g = t.grad(y, &[x]).unwrap();
+        let (g, xr) = (g[0].as_real().unwrap(), xv.as_real().unwrap().clone());
+        for i in 0..2 {
+            for j in 0..2 {
+                assert!((g[(i, j)] - 3.0 * xr[(i, j)].powi(2)).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn constants_and_unrelated_leaves_get_zero_and_no_record() {
+        let t = Tape::new();
+        let c = t.constant(real_matrix(2, 2, 1)).unwrap();
+        let d = c.matmul(c).unwrap();
+        assert!(!d.requires_grad(), "ops on constants are not recorded");
+        let x = t.leaf(real_matrix(2, 2, 2)).unwrap();
+        let unused = t.leaf(real_matrix(3, 1, 3)).unwrap();
+        let y = x.matmul(d).unwrap().trace().unwrap();
+        let g = t.grad(y, &[x, unused]).unwrap();
+        assert_eq!(g[1].max_abs(), 0.0);
+        assert_eq!(g[1].shape(), (3, 1));
+        let len = t.len();
+        let _ = t.grad(y, &[x]).unwrap();
+        assert_eq!(t.len(), len, "a detached backward leaves no nodes behind");
+    }
+
+    #[test]
+    fn second_order_by_grad_of_grad_closed_form() {
+        // f(x) = Σ x³ (1×1 x): f' = 3x², f'' = 6x.
+        let t = Tape::new();
+        let x = t.leaf(Value::scalar(1.5)).unwrap();
+        let y = x.powf(3.0).unwrap();
+        let g = t.grad_graph(y, &[x]).unwrap()[0];
+        assert!((g.value().scalar_real().unwrap() - 6.75).abs() < 1e-14);
+        let h = t.grad(g, &[x]).unwrap();
+        assert!((h[0].scalar_real().unwrap() - 9.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn forward_mode_with_several_inputs() {
+        // y = A B: ẏ = Ȧ B + A Ḃ.
+        let t = Tape::new();
+        let (av, bv) = (real_matrix(2, 3, 1), real_matrix(3, 2, 2));
+        let (adot, bdot) = (real_matrix(2, 3, 3), real_matrix(3, 2, 4));
+        let (a, b) = (t.leaf(av.clone()).unwrap(), t.leaf(bv.clone()).unwrap());
+        let y = a.matmul(b).unwrap();
+        let yd = t
+            .jvp(&[a, b], &[adot.clone(), bdot.clone()], &[y])
+            .unwrap()
+            .remove(0);
+        let want = adot.as_real().unwrap() * bv.as_real().unwrap()
+            + av.as_real().unwrap() * bdot.as_real().unwrap();
+        assert!(yd.rel_diff(&Value::Real(want)).unwrap() < 1e-15);
+        // forward-over-forward: the recorded tangent is itself differentiable
+        let ad = t.constant(adot).unwrap();
+        let yd = t.jvp_graph(&[a], &[ad], &[y]).unwrap()[0];
+        let s = yd.sum(Axis::All).unwrap();
+        let g = t.grad(s, &[b]).unwrap();
+        assert_eq!(g[0].shape(), (3, 2));
+    }
+
+    #[test]
+    fn complex_vjp_pairs_with_real_inner_product() {
+        let t = Tape::new();
+        let z = t.leaf(complex_matrix(2, 2, 1)).unwrap();
+        let y = z.matmul(z).unwrap();
+        let g = t.vjp(&[y], &[complex_matrix(2, 2, 2)], &[z]).unwrap();
+        assert_eq!(g[0].dtype(), DType::C64);
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        assert!(matches!(
+            t.leaf(Value::zeros(DType::F64, 0, 3)),
+            Err(EngineError::Empty { .. })
+        ));
+        let nan = Value::Real(faer::mat![[1.0, f64::NAN]]);
+        assert!(matches!(
+            t.leaf(nan.clone()),
+            Err(EngineError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            t.constant(Value::Real(faer::mat![[f64::INFINITY]])),
+            Err(EngineError::NonFinite { .. })
+        ));
+        let x = t.leaf(real_matrix(2, 2, 1)).unwrap();
+        assert!(matches!(
+            t.grad(x, &[x]),
+            Err(EngineError::NotScalar {
+                op: "grad",
+                shape: (2, 2),
+                ..
+            })
+        ));
+        let z = t.leaf(complex_matrix(1, 1, 1)).unwrap();
+        assert!(matches!(
+            t.grad(z, &[z]),
+            Err(EngineError::NotScalar { .. })
+        ));
+        assert!(matches!(
+            t.vjp(&[x], &[real_matrix(2, 3, 1)], &[x]),
+            Err(EngineError::ShapeMismatch { op: "vjp", .. })
+        ));
+        assert!(t.vjp(&[x], &[nan], &[x]).is_err());
+        assert!(matches!(
+            t.vjp(&[x], &[], &[x]),
+            Err(EngineError::InvalidArgument { op: "vjp", .. })
+        ));
+        assert!(matches!(
+            t.jvp(&[x], &[complex_matrix(2, 2, 1)], &[x]),
+            Err(EngineError::DTypeMismatch { op: "jvp", .. })
+        ));
+        let other = Tape::new();
+        let o = other.leaf(real_matrix(1, 1, 1)).unwrap();
+        assert!(matches!(
+            t.grad(o, &[x]),
+            Err(EngineError::ForeignVar { .. })
+        ));
+        assert!(matches!(
+            crate::same_tape("f", &[]),
+            Err(EngineError::InvalidArgument { .. })
+        ));
     }
 }
