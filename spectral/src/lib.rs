@@ -1,2 +1,27 @@
-//! matgrad-spectral: spectral ops (eigh, svd, eig, matrix functions, projectors). Work in progress: see issue 3.
+//! # matgrad-spectral
+//!
+//! Spectral ops with exact adjoints, built on `matgrad-engine`:
+//! - functions of symmetric/Hermitian matrices by Daleckii–Krein ([`logm_sym`],
+//!   [`sqrtm_sym`], [`expm_sym`], [`powm_sym`], [`matrix_function_sym`]): exact at
+//!   repeated eigenvalues, second order included;
+//! - the spectral projector [`eigh_projector`], whose gradient needs only the gap at the
+//!   cut;
+//! - [`eigh`] / [`eigvalsh`] with an explicit [`DegeneracyPolicy`].
+//!
+//! Not yet here (issue 3): `svd`, `eig`, and functions of general (non-symmetric) matrices.
+
 #![warn(missing_docs)]
+
+pub mod daleckii_krein;
+pub mod divided;
+mod eigh;
+mod error;
+mod matrix_function;
+mod projector;
+pub mod sym_eig;
+
+pub use divided::{DividedDifferences, Indicator, SymFn};
+pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
+pub use error::{Result, SpectralError};
+pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
+pub use projector::{eigh_projector, Which};

@@ -49,7 +49,7 @@ impl Form {
 }
 
 /// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
-pub(crate) fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
+pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
     let (a, ca) = match fa {
         Form::Plain => (a, Conj::No),
         Form::Adjoint => (a.transpose(), Conj::Yes),

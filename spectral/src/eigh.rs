@@ -1,0 +1,660 @@
+//! `eigh`: eigenvalues (ascending, n×1 real) and eigenvectors of a symmetric/Hermitian
+//! matrix; `eigvalsh`: eigenvalues only.
+//!
+//! With `sym(A) = U diag(λ) Uᴴ`, `Ẽ = Uᴴ sym(Ȧ) U` and `Fᵢⱼ = 1/(λⱼ − λᵢ)`, `Fᵢᵢ = 0`:
+//! - tangent: `λ̇ = Re diag(Ẽ)`, `U̇ = U (F ∘ Ẽ)` (gauge: `Uᴴ U̇` has zero diagonal);
+//! - adjoint: `Ā = U (diag(λ̄) + F ∘ skew(Uᴴ Ū)) Uᴴ` with `skew(X) = (X − Xᴴ)/2` (F is
+//!   antisymmetric, so this is the Hermitian part of `U(diag(λ̄) + F ∘ UᴴŪ)Uᴴ`).
+//!
+//! Sign: `F` is built from `λⱼ − λᵢ`; a regression test below checks the eigenvector term
+//! against finite differences with a loss that reads only U (the released MATLAB code of
+//! Ionescu et al. appears to carry the opposite sign).
+//!
+//! Degeneracy. When |λᵢ − λⱼ| ≤ `gap_rtol·max|λ|`:
+//! - eigenvalues alone (`Ū = 0`): the gradient exists when `λ̄` is equal across each tied
+//!   block (the loss then sees only the block's trace), and is `U diag(λ̄) Uᴴ`, exact.
+//!   Otherwise [`SpectralError::Degenerate`]: sorted eigenvalues are not differentiable at
+//!   a tie.
+//! - eigenvectors: by [`DegeneracyPolicy`]. `Error` (default) refuses; `WellDefinedPart`
+//!   checks that `skew(UᴴŪ)` vanishes on the tied pairs (the loss is invariant to the
+//!   basis inside the block) and then drops those terms, which is exact for such losses;
+//!   `Broaden(ε)` replaces `F` by `(λⱼ − λᵢ)/((λⱼ − λᵢ)² + ε)` everywhere (Lorentzian
+//!   broadening: finite and smooth, biased by O(ε/gap²) even at well-separated pairs).
+//! - complex phase gauge: a loss that depends on the phases of the eigenvectors has
+//!   `Im diag(UᴴŪ) ≠ 0`; it gets [`SpectralError::PhaseDependent`] (as PyTorch raises).
+//!
+//! The rules are written with engine ops on λ and U (`F` is computed from λ by engine
+//! ops), so second order works away from ties. Derivation: docs/math/eigh.md.
+
+use std::rc::Rc;
+
+use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Value, Var};
+
+use crate::error::{Result, SpectralError};
+use crate::sym_eig::decompose;
+
+/// What to do with eigenvector cotangents at (near-)repeated eigenvalues.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DegeneracyPolicy {
+    /// Refuse with an error naming the eigenvalues, the gap and the tolerance.
+    Error,
+    /// Accept when the cotangent is invariant to the basis inside each degenerate block
+    /// (checked), and return the well-defined gradient; error otherwise.
+    WellDefinedPart,
+    /// Lorentzian broadening with this ε (in units of eigenvalue²): biased, never fails.
+    Broaden(f64),
+}
+
+/// Options of [`eigh_with`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EighOptions {
+    /// Degeneracy policy (default [`DegeneracyPolicy::Error`]).
+    pub policy: DegeneracyPolicy,
+    /// Two eigenvalues are tied when `|λᵢ − λⱼ| ≤ gap_rtol · max|λ|` (default 1e-10).
+    pub gap_rtol: f64,
+    /// A basis- or phase-dependent part of the cotangent is ignored below
+    /// `invariance_rtol · max|UᴴŪ|` (default 1e-8: cotangents computed in floating point
+    /// from an invariant loss carry ≈ n·ε·‖Ū‖ of such a part).
+    pub invariance_rtol: f64,
+}
+
+impl Default for EighOptions {
+    fn default() -> Self {
+        EighOptions {
+            policy: DegeneracyPolicy::Error,
+            gap_rtol: 1e-10,
+            invariance_rtol: 1e-8,
+        }
+    }
+}
+
+struct Eigh {
+    opts: EighOptions,
+    lambda: Vec<f64>,
+    /// Built by `eigvalsh`: the caller never sees U, so at ties the tangent of λ (block
+    /// averaged) is returned without an eigenvector tangent instead of an error.
+    values_only: bool,
+}
+
+const OP: &str = "eigh";
+
+impl Eigh {
+    fn tol(&self) -> f64 {
+        self.opts.gap_rtol
+            * self
+                .lambda
+                .iter()
+                .fold(f64::MIN_POSITIVE, |m, x| m.max(x.abs()))
+    }
+
+    /// Tied pairs (i < j), grouping consecutive eigenvalues within tolerance into blocks.
+    fn tied_pairs(&self) -> Vec<(usize, usize)> {
+        let tol = self.tol();
+        let n = self.lambda.len();
+        let mut block = vec![0usize; n];
+        for i in 1..n {
+            block[i] = if self.lambda[i] - self.lambda[i - 1] <= tol {
+                block[i - 1]
+            } else {
+                i
+            };
+        }
+        let mut pairs = Vec::new();
+        for j in 0..n {
+            for i in 0..j {
+                if block[i] == block[j] {
+                    pairs.push((i, j));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// The n×n averaging matrix over tied blocks (a constant on the tape).
+    fn block_average<'t>(&self, tape: &'t matgrad_engine::Tape) -> EResult<Var<'t>> {
+        let n = self.lambda.len();
+        let mut same = faer::Mat::<f64>::identity(n, n);
+        for (i, j) in self.tied_pairs() {
+            same[(i, j)] = 1.0;
+            same[(j, i)] = 1.0;
+        }
+        let avg = faer::Mat::from_fn(n, n, |i, j| {
+            let size: f64 = (0..n).map(|k| same[(i, k)]).sum();
+            same[(i, j)] / size
+        });
+        tape.constant(Value::Real(avg))
+    }
+
+    fn degenerate(&self, i: usize, j: usize, hint: &'static str) -> EngineError {
+        SpectralError::Degenerate {
+            op: OP,
+            i,
+            j,
+            gap: self.lambda[j] - self.lambda[i],
+            tol: self.tol(),
+            hint,
+        }
+        .into_engine(OP)
+    }
+
+    /// `F` (n×n, real) from the λ Var, with the tied pairs and the diagonal masked out
+    /// (or broadened).
+    fn loewner<'t>(&self, lam: Var<'t>, masked: &[(usize, usize)]) -> EResult<Var<'t>> {
+        let n = self.lambda.len();
+        let d = lam
+            .transpose()?
+            .broadcast_to(n, n)?
+            .sub(lam.broadcast_to(n, n)?)?; // λⱼ − λᵢ
+        if let DegeneracyPolicy::Broaden(eps) = self.opts.policy {
+            return d.div(d.mul(d)?.add_scalar(eps)?);
+        }
+        let mut mask = faer::Mat::<f64>::identity(n, n);
+        for &(i, j) in masked {
+            mask[(i, j)] = 1.0;
+            mask[(j, i)] = 1.0;
+        }
+        let keep = faer::Mat::from_fn(n, n, |i, j| 1.0 - mask[(i, j)]);
+        let tape = lam.tape();
+        d.add(tape.constant(Value::Real(mask))?)?
+            .powf(-1.0)?
+            .mul(tape.constant(Value::Real(keep))?)
+    }
+
+    /// Checks λ̄ is constant on each tied block.
+    fn check_lambda_bar(&self, lb: &Var<'_>, pairs: &[(usize, usize)]) -> EResult<()> {
+        let v = lb.value();
+        let r = v.as_real().expect("eigenvalue cotangents are real");
+        let scale = v.max_abs().max(f64::MIN_POSITIVE);
+        for &(i, j) in pairs {
+            if (r[(i, 0)] - r[(j, 0)]).abs() > self.opts.invariance_rtol * scale {
+                return Err(self.degenerate(i, j, "sorted eigenvalues are not differentiable at a tie unless the loss weighs tied eigenvalues equally (a symmetric function of them)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks for a basis-dependent (tied pairs) or phase-dependent (complex diagonal) part
+    /// in X = UᴴŪ.
+    fn check_invariance(
+        &self,
+        x: &Value,
+        pairs: &[(usize, usize)],
+        check_pairs: bool,
+    ) -> EResult<()> {
+        let scale = x.max_abs().max(f64::MIN_POSITIVE);
+        let tol = self.opts.invariance_rtol;
+        if let Value::Complex(m) = x {
+            for i in 0..m.nrows() {
+                let size = m[(i, i)].im.abs() / scale;
+                if size > tol {
+                    return Err(SpectralError::PhaseDependent {
+                        op: OP,
+                        i,
+                        size,
+                        tol,
+                    }
+                    .into_engine(OP));
+                }
+            }
+        }
+        if check_pairs {
+            for &(i, j) in pairs {
+                let s = match x {
+                    Value::Real(m) => (m[(i, j)] - m[(j, i)]).abs(),
+                    Value::Complex(m) => (m[(i, j)] - m[(j, i)].conj()).norm(),
+                };
+                if 0.5 * s / scale > tol {
+                    return Err(SpectralError::BasisDependent {
+                        op: OP,
+                        i,
+                        j,
+                        size: 0.5 * s / scale,
+                        tol,
+                    }
+                    .into_engine(OP));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pairs_for_vectors(&self) -> EResult<Vec<(usize, usize)>> {
+        let pairs = self.tied_pairs();
+        match (self.opts.policy, pairs.first()) {
+            (DegeneracyPolicy::Error, Some(&(i, j))) => Err(self.degenerate(
+                i,
+                j,
+                "use a basis-invariant loss (eigh_projector, a matrix function) or DegeneracyPolicy::WellDefinedPart",
+            )),
+            _ => Ok(pairs),
+        }
+    }
+}
+
+fn like_u<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
+    if dtype == DType::C64 {
+        x.to_complex()
+    } else {
+        Ok(x)
+    }
+}
+
+impl Op for Eigh {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn vjp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        ct: &[Option<Var<'t>>],
+    ) -> EResult<Vec<Option<Var<'t>>>> {
+        let (lam, u) = (ctx.output(0), ctx.output(1));
+        let n = self.lambda.len();
+        let dtype = u.dtype();
+        let mut w: Option<Var<'t>> = None;
+        if let Some(lb) = ct[0] {
+            self.check_lambda_bar(&lb, &self.tied_pairs())?;
+            w = Some(like_u(lb, dtype)?.diag_embed(n, n)?);
+        }
+        if let Some(ub) = ct[1] {
+            let pairs = self.pairs_for_vectors()?;
+            let x = u.matmul_forms(Form::Adjoint, ub, Form::Plain)?;
+            let well_defined = self.opts.policy == DegeneracyPolicy::WellDefinedPart;
+            self.check_invariance(&x.value(), &pairs, well_defined)?;
+            let skew = x.sub(x.adjoint()?)?.scale(0.5)?;
+            let f = like_u(self.loewner(lam, &pairs)?, dtype)?;
+            let term = f.mul(skew)?;
+            w = Some(match w {
+                Some(w) => w.add(term)?,
+                None => term,
+            });
+        }
+        let Some(w) = w else { return Ok(vec![None]) };
+        Ok(vec![Some(u.matmul(w)?.matmul_forms(
+            Form::Plain,
+            u,
+            Form::Adjoint,
+        )?)])
+    }
+
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        let Some(da) = t[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (lam, u) = (ctx.output(0), ctx.output(1));
+        let ties = self.tied_pairs();
+        let e = u
+            .matmul_forms(Form::Adjoint, da.sym()?, Form::Plain)?
+            .matmul(u)?;
+        // λ̇ = Re diag(Ẽ), averaged over tied blocks: at a tie the sorted eigenvalues are
+        // not differentiable, and the block average is the part every symmetric function
+        // of the tied eigenvalues sees (and it does not depend on the basis of the block).
+        let mut dlam = e.diag()?.real()?;
+        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+            dlam = self.block_average(lam.tape())?.matmul(dlam)?;
+        }
+        if self.values_only && !ties.is_empty() {
+            return Ok(vec![Some(dlam), None]);
+        }
+        let pairs = self.pairs_for_vectors()?;
+        let f = like_u(self.loewner(lam, &pairs)?, u.dtype())?;
+        let du = u.matmul(f.mul(e)?)?;
+        Ok(vec![Some(dlam), Some(du)])
+    }
+}
+
+/// Eigenvalues (ascending, n×1 real) and eigenvectors (columns of U, A's dtype) of a
+/// symmetric/Hermitian matrix, with the default [`EighOptions`].
+///
+/// # Errors
+/// Not square; not Hermitian (beyond `HERMITIAN_RTOL`); eigensolver failure. Degeneracy
+/// errors come from the backward pass, where they apply.
+pub fn eigh(a: Var<'_>) -> Result<(Var<'_>, Var<'_>)> {
+    eigh_with(a, EighOptions::default())
+}
+
+/// [`eigh`] with explicit options (degeneracy policy and tolerances).
+///
+/// ```
+/// use matgrad_engine::{Tape, testing::symmetric_from_seed, Axis};
+/// use matgrad_spectral::{eigh_with, EighOptions, DegeneracyPolicy};
+/// # fn main() -> Result<(), matgrad_spectral::SpectralError> {
+/// let tape = Tape::new();
+/// let a = tape.leaf(symmetric_from_seed(&[1.0, 1.0, 3.0], 2))?;
+/// let opts = EighOptions { policy: DegeneracyPolicy::WellDefinedPart, ..EighOptions::default() };
+/// let (_, u) = eigh_with(a, opts)?;
+/// // ‖U₃‖-weighted loss that only sees the non-degenerate eigenvector's outer product
+/// let u3 = u.slice(0..3, 2..3)?;
+/// let y = u3.matmul_forms(matgrad_engine::Form::Plain, u3, matgrad_engine::Form::Adjoint)?.trace()?;
+/// let g = tape.grad(y, &[a])?;              // well defined despite the tie
+/// assert!(g[0].max_abs() < 1e-12);          // ‖u₃‖² = 1 is constant
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`eigh`]; a non-finite or negative tolerance or ε.
+pub fn eigh_with(a: Var<'_>, opts: EighOptions) -> Result<(Var<'_>, Var<'_>)> {
+    eigh_impl(a, opts, false)
+}
+
+fn eigh_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
+    let bad = |x: f64| !(x.is_finite() && x >= 0.0);
+    if bad(opts.gap_rtol)
+        || bad(opts.invariance_rtol)
+        || matches!(opts.policy, DegeneracyPolicy::Broaden(e) if bad(e) || e == 0.0)
+    {
+        return Err(SpectralError::InvalidArgument {
+            op: OP,
+            message: format!(
+                "tolerances and ε must be finite and nonnegative (ε > 0), got {opts:?}"
+            ),
+        });
+    }
+    let eig = a.with_value(|v| decompose(OP, v))?;
+    let n = eig.lambda.len();
+    let lam = Value::Real(faer::Mat::from_fn(n, 1, |i, _| eig.lambda[i]));
+    let outs = a.tape().record(
+        Rc::new(Eigh {
+            opts,
+            lambda: eig.lambda,
+            values_only,
+        }),
+        &[a],
+        vec![lam, eig.u],
+    )?;
+    Ok((outs[0], outs[1]))
+}
+
+/// Eigenvalues (ascending, n×1 real) of a symmetric/Hermitian matrix. The gradient
+/// `U diag(λ̄) Uᴴ` is exact at ties when the loss weighs tied eigenvalues equally.
+///
+/// # Errors
+/// As [`eigh`].
+pub fn eigvalsh(a: Var<'_>) -> Result<Var<'_>> {
+    Ok(eigh_impl(a, EighOptions::default(), true)?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matgrad_engine::check::{check, CheckOptions, Order};
+    use matgrad_engine::testing::{
+        assert_rules, hermitian_from_seed, real_matrix, symmetric_from_seed, Spectrum,
+    };
+    use matgrad_engine::{Axis, Tape};
+
+    fn e(x: SpectralError) -> EngineError {
+        x.into_engine("test")
+    }
+
+    #[test]
+    fn forward_reconstructs() {
+        let t = Tape::new();
+        for n in [1, 2, 3, 8, 31] {
+            let a = t
+                .constant(symmetric_from_seed(
+                    &Spectrum::log_spaced(n, 0.1, 10.0).values(),
+                    n as u64,
+                ))
+                .unwrap();
+            let (lam, u) = eigh(a).unwrap();
+            let r = u
+                .matmul(lam.diag_embed(n, n).unwrap())
+                .unwrap()
+                .matmul_forms(Form::Plain, u, Form::Adjoint)
+                .unwrap();
+            assert!(r.value().rel_diff(&a.value()).unwrap() < 1e-13 * n as f64);
+            let l = lam.value();
+            let l = l.as_real().unwrap();
+            for i in 1..n {
+                assert!(l[(i, 0)] >= l[(i - 1, 0)], "ascending");
+            }
+        }
+        let h = t
+            .constant(hermitian_from_seed(&[1.0, 2.0, 5.0], 1))
+            .unwrap();
+        let lam = eigvalsh(h).unwrap().value();
+        let want = Value::Real(faer::mat![[1.0], [2.0], [5.0]]);
+        assert!(lam.rel_diff(&want).unwrap() < 1e-14);
+    }
+
+    fn top_projector_loss<'t>(t: &'t Tape, x: &[Var<'t>], b: &Value) -> EResult<Var<'t>> {
+        let (_, u) = eigh(x[0].sym()?).map_err(e)?;
+        let u0 = u.slice(0..3, 0..1)?;
+        let p = u0.matmul_forms(Form::Plain, u0, Form::Adjoint)?;
+        p.dot_real(t.constant(b.clone())?)
+    }
+
+    /// A loss of the eigenvectors only, f(A) = Σ Ḡ ∘ (U diag(s)) with a sign-fixing step
+    /// (each column scaled so that its largest entry is positive) would be needed for a
+    /// sign-invariant check; instead use ⟨B, u₀ u₀ᵀ⟩, invariant to the sign of u₀ and
+    /// dependent only on the eigenvector term. A sign error in F flips its gradient.
+    #[test]
+    fn eigenvector_term_has_the_right_sign() {
+        let a = symmetric_from_seed(&[1.0, 2.0, 4.0], 3);
+        let b = real_matrix(3, 3, 4);
+        let (y, g) = matgrad_engine::grad(
+            |t, x| top_projector_loss(t, x, &b),
+            std::slice::from_ref(&a),
+        )
+        .unwrap();
+        // central difference along a fixed symmetric direction
+        let d = symmetric_from_seed(&[0.3, -0.2, 0.5], 5);
+        let h = 1e-6;
+        let at = |s: f64| {
+            matgrad_engine::grad(
+                |t, x| top_projector_loss(t, x, &b),
+                &[a.axpy(s, &d).unwrap()],
+            )
+            .unwrap()
+            .0
+            .scalar_real()
+            .unwrap()
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h);
+        let an = g[0].real_inner(&d).unwrap();
+        assert!(
+            (fd - an).abs() < 1e-7 * fd.abs().max(1.0),
+            "fd {fd} vs rule {an} (value {y:?})"
+        );
+        assert!(
+            an.abs() > 1e-3,
+            "the test direction must exercise the eigenvector term"
+        );
+    }
+
+    #[test]
+    fn rules_distinct_spectra() {
+        for (n, seed) in [(1usize, 1u64), (2, 2), (4, 3)] {
+            let a = symmetric_from_seed(&Spectrum::log_spaced(n, 0.5, 4.0).values(), seed);
+            assert_rules(
+                "eigh values",
+                |_, x| Ok(eigh(x[0].sym()?).map_err(e)?.0),
+                std::slice::from_ref(&a),
+            );
+            assert_rules(
+                "eigh vectors·diag",
+                |_, x| {
+                    let (l, u) = eigh(x[0].sym()?).map_err(e)?;
+                    // U diag(λ²) Uᴴ is sign-invariant: exercises both outputs
+                    let n = l.shape().0;
+                    u.matmul(l.mul(l)?.diag_embed(n, n)?)?.matmul_forms(
+                        Form::Plain,
+                        u,
+                        Form::Adjoint,
+                    )
+                },
+                std::slice::from_ref(&a),
+            );
+        }
+        let h = hermitian_from_seed(&[0.5, 1.5, 3.0], 4);
+        assert_rules(
+            "eigh complex, phase-invariant loss",
+            |_, x| {
+                let (l, u) = eigh(x[0].sym()?).map_err(e)?;
+                let w = u.abs()?; // |Uᵢⱼ| is phase-invariant
+                w.mul(w)?.sum(Axis::Rows)?.add(l.transpose()?)
+            },
+            &[h],
+        );
+    }
+
+    #[test]
+    fn eigenvalues_are_exact_at_ties_for_symmetric_losses() {
+        for spec in [vec![1.0; 4], vec![1.0, 1.0, 2.0, 2.0]] {
+            let a = symmetric_from_seed(&spec, 6);
+            // Σ λ³: weighs tied eigenvalues equally. First order only: second derivatives of
+            // eigenvalues do not exist at a tie (and the rule says so, see below).
+            let opts = CheckOptions {
+                order: Order::First,
+                ..CheckOptions::default()
+            };
+            let r = check(
+                |_, x| eigvalsh(x[0].sym()?).map_err(e)?.powf(3.0)?.sum(Axis::All),
+                std::slice::from_ref(&a),
+                &opts,
+            )
+            .unwrap();
+            assert!(r.passed, "{r}");
+            let second = check(
+                |_, x| eigvalsh(x[0].sym()?).map_err(e)?.powf(3.0)?.sum(Axis::All),
+                std::slice::from_ref(&a),
+                &CheckOptions::default(),
+            );
+            assert!(second.is_err(), "second order at a tie must be refused");
+        }
+    }
+
+    #[test]
+    fn policies_at_ties() {
+        let t = Tape::new();
+        let av = symmetric_from_seed(&[1.0, 1.0, 3.0], 9);
+        let a = t.leaf(av.clone()).unwrap();
+        // a basis-dependent loss: the first column of U
+        let (_, u) = eigh(a).unwrap();
+        let y = u
+            .slice(0..3, 0..1)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[a]) {
+            Err(EngineError::Op { message, .. }) => assert!(
+                message.contains("eigenvalues 0 and 1 are degenerate"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let wd = EighOptions {
+            policy: DegeneracyPolicy::WellDefinedPart,
+            ..EighOptions::default()
+        };
+        let (_, u) = eigh_with(a, wd).unwrap();
+        let y = u
+            .slice(0..3, 0..1)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[a]) {
+            Err(EngineError::Op { message, .. }) => {
+                assert!(message.contains("depends on the basis"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let b = real_matrix(3, 3, 10);
+        // A loss invariant to the basis of the tied block and symmetric in the tied
+        // eigenvalues: ⟨B, u₂u₂ᵀ⟩ + Σλ (u₂ is the non-degenerate eigenvector, gap 2).
+        let opts = CheckOptions {
+            order: Order::First,
+            ..CheckOptions::default()
+        };
+        let r = check(
+            |t, x| {
+                let (l, u) = eigh_with(x[0].sym()?, wd).map_err(e)?;
+                let u2 = u.slice(0..3, 2..3)?;
+                let p = u2.matmul_forms(Form::Plain, u2, Form::Adjoint)?;
+                p.dot_real(t.constant(b.clone())?)?.add(l.sum(Axis::All)?)
+            },
+            std::slice::from_ref(&av),
+            &opts,
+        )
+        .unwrap();
+        assert!(r.passed, "{r}");
+        // The same loss under the default policy is refused (it reads U at a tie).
+        let (_, u) = eigh(a).unwrap();
+        let u2 = u.slice(0..3, 2..3).unwrap();
+        let y = u2
+            .matmul_forms(Form::Plain, u2, Form::Adjoint)
+            .unwrap()
+            .trace()
+            .unwrap();
+        assert!(t.grad(y, &[a]).is_err());
+        // broadening never fails
+        let br = EighOptions {
+            policy: DegeneracyPolicy::Broaden(1e-6),
+            ..EighOptions::default()
+        };
+        let (_, u) = eigh_with(a, br).unwrap();
+        let y = u
+            .slice(0..3, 0..1)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        assert!(t.grad(y, &[a]).unwrap()[0].is_finite());
+        // unequal eigenvalue cotangents across a tie
+        let lam = eigvalsh(a).unwrap();
+        let w = t
+            .constant(Value::Real(faer::mat![[1.0], [2.0], [3.0]]))
+            .unwrap();
+        let y = lam.dot_real(w).unwrap();
+        assert!(t.grad(y, &[a]).is_err());
+    }
+
+    #[test]
+    fn phase_dependent_complex_loss_is_an_error() {
+        let t = Tape::new();
+        let a = t.leaf(hermitian_from_seed(&[1.0, 2.0, 3.0], 11)).unwrap();
+        let (_, u) = eigh(a).unwrap();
+        let y = u
+            .slice(1..2, 0..1)
+            .unwrap()
+            .real()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[a]) {
+            Err(EngineError::Op { message, .. }) => assert!(message.contains("phase"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        let r = t.leaf(real_matrix(2, 3, 1)).unwrap();
+        assert!(matches!(
+            eigh(r),
+            Err(SpectralError::Engine(EngineError::NotSquare { .. }))
+        ));
+        let ns = t.leaf(real_matrix(3, 3, 1)).unwrap();
+        assert!(matches!(
+            eigh(ns),
+            Err(SpectralError::Engine(EngineError::NotHermitian { .. }))
+        ));
+        let a = t.leaf(symmetric_from_seed(&[1.0, 2.0], 1)).unwrap();
+        let bad = EighOptions {
+            policy: DegeneracyPolicy::Broaden(-1.0),
+            ..EighOptions::default()
+        };
+        assert!(matches!(
+            eigh_with(a, bad),
+            Err(SpectralError::InvalidArgument { .. })
+        ));
+    }
+}

@@ -1,0 +1,202 @@
+//! The shared forward step of every symmetric/Hermitian spectral op: validate, symmetrize,
+//! decompose with faer; and the kernel `U (W ∘ Uᴴ G U) Uᴴ` that every rule of the
+//! Daleckii–Krein family reduces to.
+
+use faer::{Mat, Side};
+use matgrad_engine::ops::matmul::gemm;
+use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
+
+use crate::error::{Result, SpectralError};
+
+/// Eigendecomposition `sym(A) = U diag(λ) Uᴴ`, λ ascending. `u` has A's dtype.
+#[derive(Clone, Debug)]
+pub struct SymEig {
+    /// Eigenvalues, ascending.
+    pub lambda: Vec<f64>,
+    /// Eigenvectors (columns), same dtype as the input.
+    pub u: Value,
+}
+
+fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)> {
+    let e = a
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|err| SpectralError::NoConvergence {
+            op,
+            detail: format!("{err:?}"),
+        })?;
+    let s = e.S();
+    let lambda: Vec<f64> = (0..a.nrows()).map(|i| s.column_vector()[i].re()).collect();
+    Ok((lambda, e.U().to_owned()))
+}
+
+/// Validates a square, Hermitian (within [`HERMITIAN_RTOL`]) input and decomposes its
+/// Hermitian part.
+///
+/// # Errors
+/// Not square; not Hermitian; eigensolver failure.
+pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
+    let (m, n) = a.shape();
+    if m != n {
+        return Err(EngineError::NotSquare { op, shape: (m, n) }.into());
+    }
+    let asym = a.asymmetry().unwrap_or(0.0);
+    if asym > HERMITIAN_RTOL {
+        return Err(EngineError::NotHermitian {
+            op,
+            asym,
+            tol: HERMITIAN_RTOL,
+        }
+        .into());
+    }
+    let h = a.hermitian_part();
+    Ok(match &h {
+        Value::Real(x) => {
+            let (lambda, u) = eig_of(op, x)?;
+            SymEig {
+                lambda,
+                u: Value::Real(u),
+            }
+        }
+        Value::Complex(x) => {
+            let (lambda, u) = eig_of(op, x)?;
+            SymEig {
+                lambda,
+                u: Value::Complex(u),
+            }
+        }
+    })
+}
+
+fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
+    let n = u.nrows();
+    let gt = gemm(
+        gemm(u.as_ref(), Form::Adjoint, g.as_ref(), Form::Plain).as_ref(),
+        Form::Plain,
+        u.as_ref(),
+        Form::Plain,
+    );
+    let m = Mat::from_fn(n, n, |i, j| gt[(i, j)] * T::from_f64(w(i, j)));
+    let r = gemm(
+        gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
+        Form::Plain,
+        u.as_ref(),
+        Form::Adjoint,
+    );
+    hermitian(&r)
+}
+
+fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
+    Mat::from_fn(r.nrows(), r.ncols(), |i, j| {
+        (r[(i, j)] + r[(j, i)].cj()) * T::from_f64(0.5)
+    })
+}
+
+/// `U (W ∘ Uᴴ sym(G) U) Uᴴ` with a real symmetric weight matrix `W = w(i, j)`. Four GEMMs.
+///
+/// # Errors
+/// dtype or shape mismatch between `U` and `G`.
+pub fn weighted_congruence(u: &Value, w: impl Fn(usize, usize) -> f64, g: &Value) -> Result<Value> {
+    if u.shape() != g.shape() {
+        return Err(EngineError::ShapeMismatch {
+            op: "daleckii_krein",
+            lhs: u.shape(),
+            rhs: g.shape(),
+            hint: "the cotangent has the shape of the matrix",
+        }
+        .into());
+    }
+    Ok(match (u, g) {
+        (Value::Real(u), Value::Real(g)) => Value::Real(congruence(u, w, &hermitian(g))),
+        (Value::Complex(u), Value::Complex(g)) => Value::Complex(congruence(u, w, &hermitian(g))),
+        _ => {
+            return Err(EngineError::DTypeMismatch {
+                op: "daleckii_krein",
+                lhs: u.dtype(),
+                rhs: g.dtype(),
+            }
+            .into())
+        }
+    })
+}
+
+fn second_kernel<T: Scalar>(
+    u: &Mat<T>,
+    dd2: &dyn Fn(usize, usize, usize) -> f64,
+    e: &Mat<T>,
+    g: &Mat<T>,
+) -> Mat<T> {
+    let n = u.nrows();
+    let tilde = |x: &Mat<T>| {
+        gemm(
+            gemm(
+                u.as_ref(),
+                Form::Adjoint,
+                hermitian(x).as_ref(),
+                Form::Plain,
+            )
+            .as_ref(),
+            Form::Plain,
+            u.as_ref(),
+            Form::Plain,
+        )
+    };
+    let (et, gt) = (tilde(e), tilde(g));
+    let m = Mat::from_fn(n, n, |i, j| {
+        let mut s = T::from_f64(0.0);
+        for k in 0..n {
+            s += (et[(i, k)] * gt[(k, j)] + gt[(i, k)] * et[(k, j)]) * T::from_f64(dd2(i, k, j));
+        }
+        s
+    });
+    let r = gemm(
+        gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
+        Form::Plain,
+        u.as_ref(),
+        Form::Adjoint,
+    );
+    hermitian(&r)
+}
+
+/// The second Fréchet derivative in the eigenbasis:
+/// `U [Σ_k f[λᵢ, λₖ, λⱼ] (Ẽᵢₖ G̃ₖⱼ + G̃ᵢₖ Ẽₖⱼ)]ᵢⱼ Uᴴ` with `Ẽ = Uᴴ sym(E) U`, `G̃ = Uᴴ sym(G) U`.
+/// O(n³) scalar work besides six GEMMs.
+///
+/// # Errors
+/// dtype or shape mismatch.
+pub fn second_congruence(
+    u: &Value,
+    dd2: &dyn Fn(usize, usize, usize) -> f64,
+    e: &Value,
+    g: &Value,
+) -> Result<Value> {
+    Ok(match (u, e, g) {
+        (Value::Real(u), Value::Real(e), Value::Real(g)) => {
+            Value::Real(second_kernel(u, dd2, e, g))
+        }
+        (Value::Complex(u), Value::Complex(e), Value::Complex(g)) => {
+            Value::Complex(second_kernel(u, dd2, e, g))
+        }
+        _ => {
+            return Err(EngineError::DTypeMismatch {
+                op: "daleckii_krein",
+                lhs: u.dtype(),
+                rhs: g.dtype(),
+            }
+            .into())
+        }
+    })
+}
+
+/// `U diag(f(λ)) Uᴴ`.
+pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
+    fn imp<T: Scalar>(u: &Mat<T>, d: &[f64]) -> Mat<T> {
+        let n = u.nrows();
+        let ud = Mat::from_fn(n, n, |i, j| u[(i, j)] * T::from_f64(d[j]));
+        hermitian(&gemm(ud.as_ref(), Form::Plain, u.as_ref(), Form::Adjoint))
+    }
+    let d: Vec<f64> = (0..eig.lambda.len()).map(f).collect();
+    match &eig.u {
+        Value::Real(u) => Value::Real(imp(u, &d)),
+        Value::Complex(u) => Value::Complex(imp(u, &d)),
+    }
+}
