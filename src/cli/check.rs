@@ -83,12 +83,12 @@ pub fn run(only: Option<&str>, as_json: bool) -> i32 {
         println!("{}", json!({ "ops": rows, "passed": !failed }));
     } else {
         println!(
-            "{:<10} {:>5} {:>12} {:>12} {:>12}  verdict",
+            "{:<15} {:>5} {:>12} {:>12} {:>12}  verdict",
             "op", "cases", "vjp-vs-fd", "jvp·vjp dot", "2nd order"
         );
         for s in &summaries {
             println!(
-                "{:<10} {:>5} {:>12.2e} {:>12.2e} {:>12.2e}  {}",
+                "{:<15} {:>5} {:>12.2e} {:>12.2e} {:>12.2e}  {}",
                 s.name,
                 s.cases,
                 s.vjp_fd,

@@ -15,7 +15,7 @@ pub fn run(as_json: bool) -> i32 {
         println!("{}", json!({ "ops": rows }));
     } else {
         for o in &ops {
-            println!("{:<10} {}  {}", o.name, o.arity, o.summary);
+            println!("{:<15} {}  {}", o.name, o.arity, o.summary);
         }
     }
     0

@@ -3,9 +3,13 @@
 
 use matgrad_engine::check::Tolerance;
 use matgrad_engine::testing::{
-    complex_matrix, hermitian_from_seed, positive_matrix, real_matrix, spd_from_seed, Spectrum,
+    complex_matrix, hermitian_from_seed, positive_matrix, real_matrix, spd_from_seed,
+    symmetric_from_seed, Spectrum,
 };
 use matgrad_engine::{Axis, Result, Value, Var};
+use matgrad_spectral::{
+    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, SpectralError, Which,
+};
 
 /// One input configuration for the checker.
 pub struct Case {
@@ -182,6 +186,100 @@ fn kron_cases() -> Vec<Case> {
     ]
 }
 
+fn sp(op: &'static str) -> impl Fn(SpectralError) -> matgrad_engine::EngineError {
+    move |e| e.into_engine(op)
+}
+
+/// Spectra the spectral ops are swept over: distinct, exact ties, near-ties from 1e-4 to
+/// 1e-12, a cluster, and a complex Hermitian matrix with a tie.
+fn spectral_cases(positive: bool) -> Vec<Case> {
+    let shift = if positive { 0.0 } else { -1.5 };
+    let sp = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|x| x + shift).collect() };
+    let mut v = vec![
+        case("1×1", vec![symmetric_from_seed(&sp(vec![2.0]), 30)]),
+        case(
+            "distinct 4×4",
+            vec![symmetric_from_seed(
+                &sp(Spectrum::log_spaced(4, 0.5, 4.0).values()),
+                31,
+            )],
+        ),
+        case(
+            "identity 3×3 (all tied)",
+            vec![symmetric_from_seed(&sp(vec![1.0; 3]), 32)],
+        ),
+        case(
+            "ties 1,1,2,2",
+            vec![symmetric_from_seed(&sp(vec![1.0, 1.0, 2.0, 2.0]), 33)],
+        ),
+        case(
+            "cluster 1, 1+1e-3, 1+2e-3, 3",
+            vec![symmetric_from_seed(
+                &sp(Spectrum::clusters(3, 3, 1e-3)
+                    .values()
+                    .into_iter()
+                    .chain([3.0])
+                    .collect()),
+                34,
+            )],
+        ),
+        case(
+            "complex Hermitian, tie",
+            vec![hermitian_from_seed(&sp(vec![0.5, 0.5, 2.0]), 35)],
+        ),
+    ];
+    for gap in [1e-4, 1e-8, 1e-12] {
+        v.push(case(
+            format!("near tie {gap:.0e}"),
+            vec![symmetric_from_seed(&sp(vec![0.7, 1.0, 1.0 + gap, 2.0]), 36)],
+        ));
+    }
+    v
+}
+
+fn spd_spectral_cases() -> Vec<Case> {
+    spectral_cases(true)
+}
+
+fn any_spectral_cases() -> Vec<Case> {
+    spectral_cases(false)
+}
+
+fn projector_cases() -> Vec<Case> {
+    vec![
+        case(
+            "distinct 4×4",
+            vec![symmetric_from_seed(&[1.0, 2.0, 3.0, 4.0], 40)],
+        ),
+        case(
+            "tie in kept block (1,1 | 2)",
+            vec![symmetric_from_seed(&[1.0, 1.0, 2.0], 41)],
+        ),
+        case(
+            "tie in discarded block (1 | 3,3,3) + 1",
+            vec![symmetric_from_seed(&[0.0, 1.0, 3.0, 3.0, 3.0], 42)],
+        ),
+        case(
+            "complex Hermitian, tie kept",
+            vec![hermitian_from_seed(&[0.5, 0.5, 2.0, 4.0], 43)],
+        ),
+    ]
+}
+
+fn eigvalsh_cases() -> Vec<Case> {
+    vec![
+        case("1×1", vec![symmetric_from_seed(&[2.0], 44)]),
+        case(
+            "distinct 4×4",
+            vec![symmetric_from_seed(&[-1.0, 0.5, 2.0, 3.0], 45)],
+        ),
+        case(
+            "complex Hermitian distinct",
+            vec![hermitian_from_seed(&[0.5, 1.0, 2.0], 46)],
+        ),
+    ]
+}
+
 /// Every registered op.
 pub fn registry() -> Vec<OpEntry> {
     vec![
@@ -345,6 +443,48 @@ pub fn registry() -> Vec<OpEntry> {
             summary: "log|det A| → 1×1 real",
             apply: |x| x[0].logdet(),
             cases: square_cases,
+        },
+        OpEntry {
+            name: "logm_sym",
+            arity: 1,
+            summary: "principal log of sym(A), A symmetric/Hermitian positive definite (asymmetry ≤ 1e-10 relative)",
+            apply: |x| logm_sym(x[0].sym()?).map_err(sp("logm_sym")),
+            cases: spd_spectral_cases,
+        },
+        OpEntry {
+            name: "sqrtm_sym",
+            arity: 1,
+            summary: "principal square root of sym(A), A positive semidefinite",
+            apply: |x| sqrtm_sym(x[0].sym()?).map_err(sp("sqrtm_sym")),
+            cases: spd_spectral_cases,
+        },
+        OpEntry {
+            name: "expm_sym",
+            arity: 1,
+            summary: "exponential of sym(A)",
+            apply: |x| expm_sym(x[0].sym()?).map_err(sp("expm_sym")),
+            cases: any_spectral_cases,
+        },
+        OpEntry {
+            name: "powm_sym",
+            arity: 1,
+            summary: "sym(A)^p, here p = 1.5 (positive definite A)",
+            apply: |x| powm_sym(x[0].sym()?, 1.5).map_err(sp("powm_sym")),
+            cases: spd_spectral_cases,
+        },
+        OpEntry {
+            name: "eigvalsh",
+            arity: 1,
+            summary: "eigenvalues of sym(A), ascending, n×1",
+            apply: |x| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
+            cases: eigvalsh_cases,
+        },
+        OpEntry {
+            name: "eigh_projector",
+            arity: 1,
+            summary: "projector onto the eigenspace of the 2 smallest eigenvalues of sym(A)",
+            apply: |x| eigh_projector(x[0].sym()?, 2, Which::Smallest).map_err(sp("eigh_projector")),
+            cases: projector_cases,
         },
         OpEntry {
             name: "cholesky",
