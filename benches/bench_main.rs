@@ -94,5 +94,51 @@ fn matmul_graph(c: &mut Criterion) {
     let _ = Value::scalar(0.0);
 }
 
-criterion_group!(benches, tape_overhead, matmul_graph);
+/// eigh and logm_sym: faer's eigensolver alone, the op's forward, and forward + backward
+/// (VJP with random cotangents for both outputs), for n from 4 to 512.
+fn spectral(c: &mut Criterion) {
+    use matgrad::engine::testing::{symmetric_from_seed, Spectrum};
+    use matgrad::spectral::{eigh, logm_sym};
+    for n in [4usize, 16, 64, 256, 512] {
+        let mut g = c.benchmark_group(format!("eigh/{n}"));
+        if n >= 256 {
+            g.sample_size(10);
+        }
+        let a = symmetric_from_seed(&Spectrum::log_spaced(n, 0.5, 10.0).values(), 1);
+        let ar = a.as_real().unwrap().clone();
+        let (lbar, ubar) = (real_matrix(n, 1, 2), real_matrix(n, n, 3));
+        g.bench_function("faer_forward", |b| {
+            b.iter(|| black_box(ar.self_adjoint_eigen(faer::Side::Lower).unwrap()))
+        });
+        g.bench_function("forward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                black_box(eigh(x).unwrap());
+            })
+        });
+        g.bench_function("forward+backward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                let (l, u) = eigh(x).unwrap();
+                black_box(
+                    tape.vjp(&[l, u], &[lbar.clone(), ubar.clone()], &[x])
+                        .unwrap(),
+                );
+            })
+        });
+        g.bench_function("logm_sym_forward+backward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                let y = logm_sym(x).unwrap();
+                black_box(tape.vjp(&[y], std::slice::from_ref(&ubar), &[x]).unwrap());
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, tape_overhead, matmul_graph, spectral);
 criterion_main!(benches);

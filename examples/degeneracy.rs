@@ -12,7 +12,18 @@ use serde_json::Value as Json;
 const RIGHT: f64 = 1e-6;
 
 fn mat(j: &Json) -> Mat<f64> {
-    let rows: Vec<Vec<f64>> = j.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()).collect();
+    let rows: Vec<Vec<f64>> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
     Mat::from_fn(rows.len(), rows[0].len(), |i, k| rows[i][k])
 }
 
@@ -31,14 +42,18 @@ fn rel_err(g: &Mat<f64>, r: &Mat<f64>) -> f64 {
 
 fn matgrad_grad(kind: &str, k: usize, a: &Mat<f64>, gbar: &Mat<f64>) -> Result<Mat<f64>, String> {
     let tape = Tape::new();
-    let x = tape.leaf(Value::Real(a.clone())).map_err(|e| e.to_string())?;
+    let x = tape
+        .leaf(Value::Real(a.clone()))
+        .map_err(|e| e.to_string())?;
     let s = x.sym().map_err(|e| e.to_string())?;
     let y = match kind {
         "logm" => logm_sym(s),
         _ => eigh_projector(s, k, Which::Smallest),
     }
     .map_err(|e| e.to_string())?;
-    let g = tape.vjp(&[y], &[Value::Real(gbar.clone())], &[x]).map_err(|e| e.to_string())?;
+    let g = tape
+        .vjp(&[y], &[Value::Real(gbar.clone())], &[x])
+        .map_err(|e| e.to_string())?;
     Ok(g[0].as_real().unwrap().clone())
 }
 
@@ -61,7 +76,9 @@ fn verdict(e: f64) -> &'static str {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "docs/results/degeneracy_cases.json".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "docs/results/degeneracy_cases.json".into());
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
@@ -75,7 +92,10 @@ fn main() {
     let mut tally: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     let mut worst_matgrad: f64 = 0.0;
     for c in data["cases"].as_array().unwrap() {
-        let (kind, k) = (c["kind"].as_str().unwrap(), c["k"].as_u64().unwrap() as usize);
+        let (kind, k) = (
+            c["kind"].as_str().unwrap(),
+            c["k"].as_u64().unwrap() as usize,
+        );
         let (a, gbar, r) = (mat(&c["a"]), mat(&c["gbar"]), mat(&c["reference"]));
         let mg = match matgrad_grad(kind, k, &a, &gbar) {
             Ok(g) => rel_err(&g, &r),
@@ -98,7 +118,13 @@ fn main() {
             println!("| case | matgrad | PyTorch (eigh) | JAX (eigh) |\n|---|---|---|---|");
             group = g.to_string();
         }
-        println!("| {} | {} | {} | {} |", c["label"].as_str().unwrap(), fmt(mg), fmt(pt), fmt(jx));
+        println!(
+            "| {} | {} | {} | {} |",
+            c["label"].as_str().unwrap(),
+            fmt(mg),
+            fmt(pt),
+            fmt(jx)
+        );
     }
     println!("\n**projector onto the 2 lowest eigenvectors of Q diag(1, 1, 2) Qᵀ, 20 random Q** (right: relative error ≤ {RIGHT:.0e})\n");
     println!("| library | right | wrong (finite) | NaN |\n|---|---|---|---|");
@@ -106,5 +132,8 @@ fn main() {
         let n = |v: &str| tally.get(&(lib, v)).copied().unwrap_or(0);
         println!("| {lib} | {} | {} | {} |", n("right"), n("wrong"), n("nan"));
     }
-    println!("\nworst matgrad error on the projector cases: {}", fmt(worst_matgrad));
+    println!(
+        "\nworst matgrad error on the projector cases: {}",
+        fmt(worst_matgrad)
+    );
 }

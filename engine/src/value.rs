@@ -396,7 +396,14 @@ impl Scalar for f64 {
         self.sqrt()
     }
     fn powf_s(self, p: f64) -> Self {
-        self.powf(p)
+        // libm's pow is ~20 ns; the exponents the rules use most are exact cheaper ops.
+        match p {
+            1.0 => self,
+            -1.0 => 1.0 / self,
+            2.0 => self * self,
+            0.5 => self.sqrt(),
+            _ => self.powf(p),
+        }
     }
     fn tanh_s(self) -> Self {
         self.tanh()
@@ -460,7 +467,12 @@ impl Scalar for C64 {
                 C64::new(f64::INFINITY, 0.0)
             };
         }
-        self.powf(p)
+        match p {
+            1.0 => self,
+            -1.0 => C64::new(1.0, 0.0) / self,
+            2.0 => self * self,
+            _ => self.powf(p),
+        }
     }
     fn tanh_s(self) -> Self {
         self.tanh()
