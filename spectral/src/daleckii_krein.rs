@@ -31,6 +31,18 @@ use crate::sym_eig::{second_congruence, weighted_congruence, SymEig};
 pub(crate) struct Shared {
     pub eig: SymEig,
     pub dd: Rc<dyn DividedDifferences>,
+    /// The Loewner matrix, computed on first use and shared by every rule of this node.
+    pub loewner: std::cell::OnceCell<Vec<f64>>,
+}
+
+impl Shared {
+    pub fn new(eig: SymEig, dd: Rc<dyn DividedDifferences>) -> Self {
+        Shared {
+            eig,
+            dd,
+            loewner: std::cell::OnceCell::new(),
+        }
+    }
 }
 
 /// `A ↦ f(A)`: the forward node of a matrix function or projector.
@@ -52,10 +64,12 @@ fn engine_err(op: &'static str, e: crate::SpectralError) -> EngineError {
 
 pub(crate) fn dk1<'t>(shared: &Rc<Shared>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
     let op = shared.dd.op_name();
-    let lam = &shared.eig.lambda;
-    let dd = &shared.dd;
+    let n = shared.eig.lambda.len();
+    let w = shared
+        .loewner
+        .get_or_init(|| shared.dd.loewner(&shared.eig.lambda));
     let out = g
-        .with_value(|gv| weighted_congruence(&shared.eig.u, |i, j| dd.dd1(lam, i, j), gv))
+        .with_value(|gv| weighted_congruence(&shared.eig.u, |i, j| w[i * n + j], gv))
         .map_err(|e| engine_err(op, e))?;
     a.tape().record1(
         Rc::new(Dk1 {

@@ -96,6 +96,25 @@ impl SymFn {
         })
     }
 
+    /// `f[a, b]` given `fa = f(a)`, `fb = f(b)` already computed: the same branches as
+    /// [`SymFn::dd1`], with the precomputed values wherever `dd1` would form `f(a) − f(b)`.
+    pub fn dd1_with_values(&self, a: f64, b: f64, fa: f64, fb: f64) -> f64 {
+        let h = a - b;
+        let direct = a != b
+            && match self {
+                SymFn::Log => (h / b).abs() >= 0.5,
+                SymFn::Exp => h.abs() >= 1.0,
+                SymFn::Sqrt => false,
+                SymFn::Pow(_) => !(b > 0.0 && (h / b).abs() < 0.5),
+                SymFn::Custom { .. } => h.abs() > DD1_SWITCH * a.abs().max(b.abs()),
+            };
+        if direct {
+            (fa - fb) / h
+        } else {
+            self.dd1(a, b)
+        }
+    }
+
     /// `f[a, b]` without cancellation.
     pub fn dd1(&self, a: f64, b: f64) -> f64 {
         if a == b {
@@ -163,6 +182,12 @@ pub trait DividedDifferences {
     fn has_second(&self) -> bool {
         true
     }
+    /// The whole first-order (Loewner) matrix, row-major n×n. The default calls `dd1`
+    /// for each pair; implementations override it to reuse per-eigenvalue work.
+    fn loewner(&self, lambda: &[f64]) -> Vec<f64> {
+        let n = lambda.len();
+        (0..n * n).map(|k| self.dd1(lambda, k / n, k % n)).collect()
+    }
 }
 
 impl DividedDifferences for SymFn {
@@ -177,6 +202,19 @@ impl DividedDifferences for SymFn {
     }
     fn has_second(&self) -> bool {
         !matches!(self, SymFn::Custom { d2f: None, .. })
+    }
+    fn loewner(&self, lambda: &[f64]) -> Vec<f64> {
+        let n = lambda.len();
+        let fv: Vec<f64> = lambda.iter().map(|&x| self.value(x)).collect();
+        let mut out = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let d = self.dd1_with_values(lambda[i], lambda[j], fv[i], fv[j]);
+                out[i * n + j] = d;
+                out[j * n + i] = d;
+            }
+        }
+        out
     }
 }
 
@@ -252,6 +290,26 @@ mod tests {
         // (a^p − b^p)/(a − b) → p·b^{p−1}(1 + (p−1)h/(2b) + …)
         let want = 2.5 * (1.0 + 1.5 * h / 2.0);
         assert!(((p.dd1(1.0 + h, 1.0) - want) / want).abs() < 1e-14);
+    }
+
+    #[test]
+    fn loewner_matrix_matches_pairwise_differences() {
+        use super::DividedDifferences;
+        let lam = [-1e-10, 1e-10, 0.3, 0.3 + 1e-12, 2.0, 40.0];
+        for f in [SymFn::Exp, SymFn::Pow(3.0)] {
+            let w = f.loewner(&lam);
+            for i in 0..lam.len() {
+                for j in 0..lam.len() {
+                    let d = f.dd1(lam[i], lam[j]);
+                    assert!(
+                        (w[i * 6 + j] - d).abs() <= 1e-15 * d.abs().max(1.0),
+                        "{f:?} {i} {j}"
+                    );
+                }
+            }
+        }
+        // exp across zero at a tiny gap: e^b·expm1(h)/h, not (e^a − e^b)/h
+        assert!((SymFn::Exp.loewner(&lam)[1] - 1.0).abs() < 1e-15);
     }
 
     #[test]

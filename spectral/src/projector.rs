@@ -95,10 +95,7 @@ pub fn eigh_projector(a: Var<'_>, k: usize, which: Which) -> Result<Var<'_>> {
         }
     }
     let out = reconstruct(&eig, |i| f64::from(u8::from(kept[i])));
-    let shared = Rc::new(Shared {
-        eig,
-        dd: Rc::new(Indicator { kept }),
-    });
+    let shared = Rc::new(Shared::new(eig, Rc::new(Indicator { kept })));
     Ok(a.tape().record1(Rc::new(MatFn { shared }), &[a], out)?)
 }
 
