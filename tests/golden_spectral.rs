@@ -4,7 +4,9 @@
 
 use faer::Mat;
 use matgrad::engine::{EngineError, Result, Tape, Value, Var, C64};
-use matgrad::spectral::{eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, Which};
+use matgrad::spectral::{
+    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, svd, svdvals, Which,
+};
 use serde_json::Value as Json;
 
 /// The references are exact to ~1e-30; matgrad's answer carries the eigensolver's backward
@@ -38,10 +40,29 @@ fn decode(j: &Json) -> Value {
     }
 }
 
-fn apply<'t>(op: &str, params: &Json, a: Var<'t>) -> Result<Var<'t>> {
+fn apply<'t>(op: &str, params: &Json, raw: bool, a: Var<'t>) -> Result<Var<'t>> {
     let e = |x: matgrad::spectral::SpectralError| x.into_engine("golden");
-    let a = a.sym()?;
+    let a = if raw { a } else { a.sym()? };
     match op {
+        "svdvals" => svdvals(a).map_err(e),
+        "svd_weighted" => {
+            let (u, s, v) = svd(a).map_err(e)?;
+            let k = s.shape().0;
+            let w = a
+                .tape()
+                .constant(Value::Real(Mat::from_fn(k, 1, |i, _| 0.1 + 0.3 * i as f64)))?;
+            let d = s.mul(s)?.add(w)?;
+            let d = if u.dtype() == matgrad::engine::DType::C64 {
+                d.to_complex()?
+            } else {
+                d
+            };
+            u.matmul(d.diag_embed(k, k)?)?.matmul_forms(
+                matgrad::engine::Form::Plain,
+                v,
+                matgrad::engine::Form::Adjoint,
+            )
+        }
         "logm_sym" => logm_sym(a).map_err(e),
         "sqrtm_sym" => sqrtm_sym(a).map_err(e),
         "expm_sym" => expm_sym(a).map_err(e),
@@ -79,7 +100,8 @@ fn spectral_ops_match_high_precision_and_jax() {
         let name = case["name"].as_str().unwrap();
         let tape = Tape::new();
         let a = tape.leaf(decode(&case["input"])).unwrap();
-        let y = apply(case["op"].as_str().unwrap(), &case["params"], a)
+        let raw = case.get("raw_input").is_some();
+        let y = apply(case["op"].as_str().unwrap(), &case["params"], raw, a)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         if let Some(out) = case.get("output") {
             close("output", name, &y.value(), &decode(out));

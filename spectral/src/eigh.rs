@@ -30,6 +30,7 @@ use std::rc::Rc;
 
 use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Value, Var};
 
+use crate::degeneracy::{inverse_gaps, tied_pairs};
 use crate::error::{Result, SpectralError};
 use crate::sym_eig::decompose;
 
@@ -89,25 +90,7 @@ impl Eigh {
 
     /// Tied pairs (i < j), grouping consecutive eigenvalues within tolerance into blocks.
     fn tied_pairs(&self) -> Vec<(usize, usize)> {
-        let tol = self.tol();
-        let n = self.lambda.len();
-        let mut block = vec![0usize; n];
-        for i in 1..n {
-            block[i] = if self.lambda[i] - self.lambda[i - 1] <= tol {
-                block[i - 1]
-            } else {
-                i
-            };
-        }
-        let mut pairs = Vec::new();
-        for j in 0..n {
-            for i in 0..j {
-                if block[i] == block[j] {
-                    pairs.push((i, j));
-                }
-            }
-        }
-        pairs
+        tied_pairs(&self.lambda, self.tol())
     }
 
     /// The n×n averaging matrix over tied blocks (a constant on the tape).
@@ -145,19 +128,7 @@ impl Eigh {
             .transpose()?
             .broadcast_to(n, n)?
             .sub(lam.broadcast_to(n, n)?)?; // λⱼ − λᵢ
-        if let DegeneracyPolicy::Broaden(eps) = self.opts.policy {
-            return d.div(d.mul(d)?.add_scalar(eps)?);
-        }
-        let mut mask = faer::Mat::<f64>::identity(n, n);
-        for &(i, j) in masked {
-            mask[(i, j)] = 1.0;
-            mask[(j, i)] = 1.0;
-        }
-        let keep = faer::Mat::from_fn(n, n, |i, j| 1.0 - mask[(i, j)]);
-        let tape = lam.tape();
-        d.add(tape.constant(Value::Real(mask))?)?
-            .powf(-1.0)?
-            .mul(tape.constant(Value::Real(keep))?)
+        inverse_gaps(d, masked, self.opts.policy)
     }
 
     /// Checks λ̄ is constant on each tied block.
@@ -542,7 +513,7 @@ mod tests {
             .unwrap();
         match t.grad(y, &[a]) {
             Err(EngineError::Op { message, .. }) => assert!(
-                message.contains("eigenvalues 0 and 1 are degenerate"),
+                message.contains("values 0 and 1 of the spectrum are degenerate"),
                 "{message}"
             ),
             other => panic!("{other:?}"),

@@ -11,7 +11,7 @@ pub enum SpectralError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// Eigenvalues closer than the tolerance where the requested derivative needs them apart.
-    #[error("{op}: eigenvalues {i} and {j} are degenerate (gap {gap:.3e} ≤ tolerance {tol:.1e}), so the eigenvector derivative is not defined; {hint}")]
+    #[error("{op}: values {i} and {j} of the spectrum are degenerate (gap {gap:.3e} ≤ tolerance {tol:.1e}), so the derivative of the vectors is not defined; {hint}")]
     Degenerate {
         /// The op.
         op: &'static str,

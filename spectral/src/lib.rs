@@ -8,16 +8,21 @@
 //!   cut;
 //! - [`eigh`] / [`eigvalsh`] with an explicit [`DegeneracyPolicy`].
 //!
-//! Not yet here (issue 3): `svd`, `eig`, and functions of general (non-symmetric) matrices.
+//! - the thin [`svd`] / [`svdvals`] of any m×n matrix, real or complex, with the same
+//!   degeneracy policy.
+//!
+//! Not yet here (issue 3): `eig`, and functions of general (non-symmetric) matrices.
 
 #![warn(missing_docs)]
 
 pub mod daleckii_krein;
+mod degeneracy;
 pub mod divided;
 mod eigh;
 mod error;
 mod matrix_function;
 mod projector;
+mod svd;
 pub mod sym_eig;
 
 pub use divided::{DividedDifferences, Indicator, SymFn};
@@ -25,3 +30,4 @@ pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
 pub use error::{Result, SpectralError};
 pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
 pub use projector::{eigh_projector, Which};
+pub use svd::{svd, svd_with, svdvals};

@@ -8,7 +8,8 @@ use matgrad_engine::testing::{
 };
 use matgrad_engine::{Axis, Result, Value, Var};
 use matgrad_spectral::{
-    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, SpectralError, Which,
+    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, svdvals, SpectralError,
+    Which,
 };
 
 /// One input configuration for the checker.
@@ -280,6 +281,16 @@ fn eigvalsh_cases() -> Vec<Case> {
     ]
 }
 
+fn svd_cases() -> Vec<Case> {
+    vec![
+        case("real 1×1", vec![real_matrix(1, 1, 50)]),
+        case("real 4×3", vec![real_matrix(4, 3, 51)]),
+        case("real 2×5", vec![real_matrix(2, 5, 52)]),
+        case("complex 3×3", vec![complex_matrix(3, 3, 53)]),
+        case("complex 4×2", vec![complex_matrix(4, 2, 54)]),
+    ]
+}
+
 /// Every registered op.
 pub fn registry() -> Vec<OpEntry> {
     vec![
@@ -478,6 +489,13 @@ pub fn registry() -> Vec<OpEntry> {
             summary: "eigenvalues of sym(A), ascending, n×1",
             apply: |x| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
             cases: eigvalsh_cases,
+        },
+        OpEntry {
+            name: "svdvals",
+            arity: 1,
+            summary: "singular values of A (any m×n), descending, min(m,n)×1",
+            apply: |x| svdvals(x[0]).map_err(sp("svdvals")),
+            cases: svd_cases,
         },
         OpEntry {
             name: "eigh_projector",

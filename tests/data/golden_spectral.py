@@ -163,4 +163,35 @@ _, ydot = jax.jvp(f, (jnp.asarray(a),), (jnp.asarray(adot),))
 cases.append({"name": "logm_sym complex Hermitian (JAX)", "source": f"jax {jax.__version__} float64", "op": "logm_sym", "params": {},
               "input": enc(a), "output": enc(y), "cotangent": enc(gbar), "vjp": enc(g), "tangent": enc(adot), "jvp": enc(ydot)})
 
+# SVD (JAX): singular values of real and complex rectangular matrices, and a loss that reads
+# U and V separately: U diag(S² + w) Vᴴ with w = (0.1, 0.4, 0.7, ...).
+def svd_weighted(x):
+    u, s, vh = jnp.linalg.svd(x, full_matrices=False)
+    w = 0.1 + 0.3 * jnp.arange(s.shape[0])
+    return (u * (s * s + w)) @ vh
+
+
+def svdvals(x):
+    return jnp.linalg.svd(x, compute_uv=False).reshape(-1, 1)
+
+
+for name, f, a in [
+    ("svdvals", svdvals, rng.standard_normal((4, 3))),
+    ("svdvals", svdvals, rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))),
+    ("svd_weighted", svd_weighted, rng.standard_normal((3, 5))),
+    ("svd_weighted", svd_weighted, rng.standard_normal((4, 2)) + 1j * rng.standard_normal((4, 2))),
+]:
+    ja = jnp.asarray(a)
+    y = f(ja)
+    yb = rng.standard_normal(y.shape) + (1j * rng.standard_normal(y.shape) if np.iscomplexobj(y) else 0)
+    ad = rng.standard_normal(a.shape) + (1j * rng.standard_normal(a.shape) if np.iscomplexobj(a) else 0)
+    phi = lambda x: jnp.real(jnp.sum(jnp.conj(yb) * f(x)))
+    g = np.asarray(jax.grad(phi)(ja))
+    g = np.conj(g) if np.iscomplexobj(g) else g
+    _, yd = jax.jvp(f, (ja,), (jnp.asarray(ad),))
+    kind = "complex" if np.iscomplexobj(a) else "real"
+    cases.append({"name": f"{name} {kind} {a.shape[0]}x{a.shape[1]} (JAX)", "source": f"jax {jax.__version__} float64", "op": name,
+                  "params": {}, "raw_input": True, "input": enc(a), "output": enc(y), "cotangent": enc(yb), "vjp": enc(g),
+                  "tangent": enc(ad), "jvp": enc(yd)})
+
 print(json.dumps({"cases": cases}))

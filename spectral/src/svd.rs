@@ -1,0 +1,550 @@
+//! `svd`: thin singular value decomposition `A = U diag(S) Vᴴ` of any m×n matrix (real or
+//! complex), k = min(m, n), S descending (k×1 real), U m×k, V n×k; `svdvals`: S only.
+//!
+//! With `P = Uᴴ Ȧ V`, `Fᵢⱼ = 1/(Sⱼ² − Sᵢ²)` (`Fᵢᵢ = 0`):
+//! - tangent: `Ṡ = Re diag(P)`;
+//!   `U̇ = U (F ∘ (P S + S Pᴴ) + i·diag(Im Pᵢᵢ / Sᵢ)) + (I − UUᴴ) Ȧ V S⁻¹`;
+//!   `V̇ = V (F ∘ (S P + Pᴴ S)) + (I − VVᴴ) Ȧᴴ U S⁻¹`
+//!   (gauge: `VᴴV̇` has zero diagonal; the complex phase goes to U);
+//! - adjoint (PyTorch's `svd_backward`): with `Jᵤ = UᴴŪ − ŪᴴU`, `Jᵥ = VᴴV̄ − V̄ᴴV`,
+//!   `Ā = U (F ∘ (Jᵤ S + S Jᵥ) + diag(S̄) + diag(Im(UᴴŪ)ᵢᵢ i / Sᵢ)) Vᴴ
+//!        + (I − UUᴴ) Ū S⁻¹ Vᴴ + U S⁻¹ V̄ᴴ (I − VVᴴ)`.
+//!
+//! Degeneracy and gauge follow [`crate::DegeneracyPolicy`] as for `eigh`: tied singular
+//! values with a cotangent on the vectors are an error by default; the complex phase
+//! condition is `Im diag(UᴴŪ + VᴴV̄) = 0`. A zero singular value with a cotangent on the
+//! vectors of a non-square matrix (the `S⁻¹` terms) is an error; `svdvals` at a zero
+//! singular value returns `U diag(S̄) Vᴴ` (PyTorch's choice; |x| has no derivative at 0).
+//!
+//! Only the thin form is provided: the extra columns of a full U or V span the null space,
+//! where any orthonormal basis is valid, so no loss that reads them has a gradient.
+//! Derivation: docs/math/svd.md.
+
+use std::rc::Rc;
+
+use matgrad_engine::{DType, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
+
+use crate::degeneracy::{inverse_gaps, tied_pairs};
+use crate::eigh::{DegeneracyPolicy, EighOptions};
+use crate::error::{Result, SpectralError};
+
+const OP: &str = "svd";
+
+struct Svd {
+    opts: EighOptions,
+    s: Vec<f64>,
+    shape: (usize, usize),
+    /// Built by `svdvals`: at ties the tangent of S (block averaged) is returned without
+    /// singular-vector tangents instead of an error.
+    values_only: bool,
+}
+
+fn like<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
+    if dtype == DType::C64 {
+        x.to_complex()
+    } else {
+        Ok(x)
+    }
+}
+
+impl Svd {
+    fn tol(&self) -> f64 {
+        self.opts.gap_rtol
+            * self
+                .s
+                .first()
+                .copied()
+                .unwrap_or(0.0)
+                .max(f64::MIN_POSITIVE)
+    }
+
+    fn pairs_for_vectors(&self) -> EResult<Vec<(usize, usize)>> {
+        let pairs = tied_pairs(&self.s, self.tol());
+        if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, pairs.first()) {
+            return Err(SpectralError::Degenerate {
+                op: OP,
+                i,
+                j,
+                gap: (self.s[i] - self.s[j]).abs(),
+                tol: self.tol(),
+                hint: "use a loss invariant to the basis of the tied singular subspace, or DegeneracyPolicy::WellDefinedPart",
+            }
+            .into_engine(OP));
+        }
+        Ok(pairs)
+    }
+
+    fn check_rank(&self) -> EResult<()> {
+        let (m, n) = self.shape;
+        let k = self.s.len();
+        if m != n {
+            if let Some(i) = (0..k).find(|&i| self.s[i] <= self.tol()) {
+                return Err(SpectralError::Degenerate {
+                    op: OP,
+                    i,
+                    j: i,
+                    gap: self.s[i],
+                    tol: self.tol(),
+                    hint: "a zero singular value of a non-square matrix leaves its singular vectors undefined (the S⁻¹ terms); add a small regulariser or use svdvals",
+                }
+                .into_engine(OP));
+            }
+        }
+        Ok(())
+    }
+
+    /// `F` from the S Var: `1/(Sⱼ² − Sᵢ²)`, masked or broadened.
+    fn f<'t>(&self, s: Var<'t>, masked: &[(usize, usize)]) -> EResult<Var<'t>> {
+        let k = self.s.len();
+        let s2 = s.mul(s)?;
+        let d = s2
+            .transpose()?
+            .broadcast_to(k, k)?
+            .sub(s2.broadcast_to(k, k)?)?;
+        inverse_gaps(d, masked, self.opts.policy)
+    }
+
+    fn check_phase(&self, x: Option<&Value>, y: Option<&Value>) -> EResult<()> {
+        let k = self.s.len();
+        let diag_im = |v: Option<&Value>, i: usize| {
+            v.and_then(|v| v.as_complex()).map_or(0.0, |m| m[(i, i)].im)
+        };
+        let scale = [x, y]
+            .iter()
+            .flatten()
+            .map(|v| v.max_abs())
+            .fold(f64::MIN_POSITIVE, f64::max);
+        for i in 0..k {
+            let size = (diag_im(x, i) + diag_im(y, i)).abs() / scale;
+            if size > self.opts.invariance_rtol {
+                return Err(SpectralError::PhaseDependent {
+                    op: OP,
+                    i,
+                    size,
+                    tol: self.opts.invariance_rtol,
+                }
+                .into_engine(OP));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Op for Svd {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn vjp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        ct: &[Option<Var<'t>>],
+    ) -> EResult<Vec<Option<Var<'t>>>> {
+        let (u, s, v) = (ctx.output(0), ctx.output(1), ctx.output(2));
+        let (ub, sb, vb) = (ct[0], ct[1], ct[2]);
+        let (m, n) = self.shape;
+        let k = self.s.len();
+        let dtype = u.dtype();
+        let mut core: Option<Var<'t>> = None;
+        let acc = |x: Var<'t>, core: &mut Option<Var<'t>>| -> EResult<()> {
+            *core = Some(match core.take() {
+                Some(c) => c.add(x)?,
+                None => x,
+            });
+            Ok(())
+        };
+        if let Some(sb) = sb {
+            let sv = sb.value();
+            let r = sv.as_real().expect("singular value cotangents are real");
+            let scale = sv.max_abs().max(f64::MIN_POSITIVE);
+            for (i, j) in tied_pairs(&self.s, self.tol()) {
+                if (r[(i, 0)] - r[(j, 0)]).abs() > self.opts.invariance_rtol * scale {
+                    return Err(SpectralError::Degenerate {
+                        op: OP,
+                        i,
+                        j,
+                        gap: (self.s[i] - self.s[j]).abs(),
+                        tol: self.tol(),
+                        hint: "sorted singular values are not differentiable at a tie unless the loss weighs tied values equally",
+                    }
+                    .into_engine(OP));
+                }
+            }
+            acc(like(sb, dtype)?.diag_embed(k, k)?, &mut core)?;
+        }
+        if ub.is_some() || vb.is_some() {
+            let pairs = self.pairs_for_vectors()?;
+            self.check_rank()?;
+            let xu = ub
+                .map(|ub| u.matmul_forms(Form::Adjoint, ub, Form::Plain))
+                .transpose()?;
+            let xv = vb
+                .map(|vb| v.matmul_forms(Form::Adjoint, vb, Form::Plain))
+                .transpose()?;
+            self.check_phase(
+                xu.map(|x| x.value()).as_ref(),
+                xv.map(|x| x.value()).as_ref(),
+            )?;
+            if self.opts.policy == DegeneracyPolicy::WellDefinedPart {
+                for x in [xu, xv].into_iter().flatten() {
+                    let xv = x.value();
+                    for &(i, j) in &pairs {
+                        let d = match &xv {
+                            Value::Real(a) => (a[(i, j)] - a[(j, i)]).abs(),
+                            Value::Complex(a) => (a[(i, j)] - a[(j, i)].conj()).norm(),
+                        };
+                        let size = d / xv.max_abs().max(f64::MIN_POSITIVE);
+                        if size > self.opts.invariance_rtol {
+                            return Err(SpectralError::BasisDependent {
+                                op: OP,
+                                i,
+                                j,
+                                size,
+                                tol: self.opts.invariance_rtol,
+                            }
+                            .into_engine(OP));
+                        }
+                    }
+                }
+            }
+            let f = like(self.f(s, &pairs)?, dtype)?;
+            let s_row = like(s.transpose()?.broadcast_to(k, k)?, dtype)?; // (i, j) ↦ Sⱼ
+            let s_col = like(s.broadcast_to(k, k)?, dtype)?; // (i, j) ↦ Sᵢ
+            let mut inner: Option<Var<'t>> = None;
+            if let Some(x) = xu {
+                let j = x.sub(x.adjoint()?)?;
+                acc(j.mul(s_row)?, &mut inner)?;
+                if dtype == DType::C64 {
+                    // i·Im(Xᵢᵢ)/Sᵢ on the diagonal: (J)ᵢᵢ = 2i Im Xᵢᵢ, so J_diag/(2S)
+                    let d = j.diag()?.div(like(s.scale(2.0)?, dtype)?)?;
+                    acc(d.diag_embed(k, k)?, &mut core)?;
+                }
+            }
+            if let Some(x) = xv {
+                let j = x.sub(x.adjoint()?)?;
+                acc(s_col.mul(j)?, &mut inner)?;
+            }
+            if let Some(inner) = inner {
+                acc(f.mul(inner)?, &mut core)?;
+            }
+        }
+        let mut ga = match core {
+            Some(c) => Some(u.matmul(c)?.matmul_forms(Form::Plain, v, Form::Adjoint)?),
+            None => None,
+        };
+        let sinv_row = |rows: usize| -> EResult<Var<'t>> {
+            like(s.powf(-1.0)?.transpose()?.broadcast_to(rows, k)?, dtype)
+        };
+        if let (Some(ub), true) = (ub, m > k) {
+            // (I − UUᴴ) Ū S⁻¹ Vᴴ
+            let w = ub.mul(sinv_row(m)?)?;
+            let w = w.sub(u.matmul(u.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?;
+            let t = w.matmul_forms(Form::Plain, v, Form::Adjoint)?;
+            ga = Some(match ga {
+                Some(g) => g.add(t)?,
+                None => t,
+            });
+        }
+        if let (Some(vb), true) = (vb, n > k) {
+            // U S⁻¹ V̄ᴴ (I − VVᴴ) = U ((I − VVᴴ) V̄ S⁻¹)ᴴ
+            let w = vb.mul(sinv_row(n)?)?;
+            let w = w.sub(v.matmul(v.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?;
+            let t = u.matmul_forms(Form::Plain, w, Form::Adjoint)?;
+            ga = Some(match ga {
+                Some(g) => g.add(t)?,
+                None => t,
+            });
+        }
+        Ok(vec![ga])
+    }
+
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        let Some(da) = t[0] else {
+            return Ok(vec![None, None, None]);
+        };
+        let (u, s, v) = (ctx.output(0), ctx.output(1), ctx.output(2));
+        let (m, n) = self.shape;
+        let k = self.s.len();
+        let dtype = u.dtype();
+        let p = u.matmul_forms(Form::Adjoint, da, Form::Plain)?.matmul(v)?;
+        let mut ds = p.diag()?.real()?;
+        let ties = tied_pairs(&self.s, self.tol());
+        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+            // block average: the part of Ṡ that every symmetric function of tied values sees
+            let mut same = faer::Mat::<f64>::identity(k, k);
+            for &(i, j) in &ties {
+                same[(i, j)] = 1.0;
+                same[(j, i)] = 1.0;
+            }
+            let avg = faer::Mat::from_fn(k, k, |i, j| {
+                same[(i, j)] / (0..k).map(|c| same[(i, c)]).sum::<f64>()
+            });
+            ds = u.tape().constant(Value::Real(avg))?.matmul(ds)?;
+        }
+        if self.values_only && !ties.is_empty() {
+            return Ok(vec![None, Some(ds), None]);
+        }
+        let pairs = self.pairs_for_vectors()?;
+        self.check_rank()?;
+        let f = like(self.f(s, &pairs)?, dtype)?;
+        let s_row = like(s.transpose()?.broadcast_to(k, k)?, dtype)?;
+        let s_col = like(s.broadcast_to(k, k)?, dtype)?;
+        let ph = p.adjoint()?;
+        let mut omega_u = f.mul(p.mul(s_row)?.add(s_col.mul(ph)?)?)?;
+        let omega_v = f.mul(s_col.mul(p)?.add(ph.mul(s_row)?)?)?;
+        if dtype == DType::C64 {
+            // i Im(Pᵢᵢ)/Sᵢ = (P − Pᴴ)ᵢᵢ / (2 Sᵢ)
+            let d = p.sub(ph)?.diag()?.div(like(s.scale(2.0)?, dtype)?)?;
+            omega_u = omega_u.add(d.diag_embed(k, k)?)?;
+        }
+        let mut du = u.matmul(omega_u)?;
+        let mut dv = v.matmul(omega_v)?;
+        let sinv = |rows: usize| -> EResult<Var<'t>> {
+            like(s.powf(-1.0)?.transpose()?.broadcast_to(rows, k)?, dtype)
+        };
+        if m > k {
+            let w = da.matmul(v)?.mul(sinv(m)?)?;
+            du = du.add(w.sub(u.matmul(u.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?)?;
+        }
+        if n > k {
+            let w = da
+                .matmul_forms(Form::Adjoint, u, Form::Plain)?
+                .mul(sinv(n)?)?;
+            dv = dv.add(w.sub(v.matmul(v.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?)?;
+        }
+        Ok(vec![Some(du), Some(ds), Some(dv)])
+    }
+}
+
+fn thin<T: Scalar>(a: &faer::Mat<T>) -> Result<(faer::Mat<T>, Vec<f64>, faer::Mat<T>)> {
+    let s = a.thin_svd().map_err(|e| SpectralError::NoConvergence {
+        op: OP,
+        detail: format!("{e:?}"),
+    })?;
+    let k = a.nrows().min(a.ncols());
+    let sv: Vec<f64> = (0..k).map(|i| s.S().column_vector()[i].re()).collect();
+    Ok((s.U().to_owned(), sv, s.V().to_owned()))
+}
+
+/// Thin SVD `A = U diag(S) Vᴴ` (S descending, k×1 real) with default options.
+///
+/// # Errors
+/// Solver failure. Degeneracy and rank errors come from the backward pass, where they apply.
+pub fn svd(a: Var<'_>) -> Result<(Var<'_>, Var<'_>, Var<'_>)> {
+    svd_with(a, EighOptions::default())
+}
+
+/// [`svd`] with an explicit degeneracy policy and tolerances.
+///
+/// # Errors
+/// As [`svd`]; invalid options.
+pub fn svd_with(a: Var<'_>, opts: EighOptions) -> Result<(Var<'_>, Var<'_>, Var<'_>)> {
+    svd_impl(a, opts, false)
+}
+
+fn svd_impl(
+    a: Var<'_>,
+    opts: EighOptions,
+    values_only: bool,
+) -> Result<(Var<'_>, Var<'_>, Var<'_>)> {
+    let bad = |x: f64| !(x.is_finite() && x >= 0.0);
+    if bad(opts.gap_rtol)
+        || bad(opts.invariance_rtol)
+        || matches!(opts.policy, DegeneracyPolicy::Broaden(e) if bad(e) || e == 0.0)
+    {
+        return Err(SpectralError::InvalidArgument {
+            op: OP,
+            message: format!(
+                "tolerances and ε must be finite and nonnegative (ε > 0), got {opts:?}"
+            ),
+        });
+    }
+    let (outs, s, shape) = a.with_value(|v| -> Result<_> {
+        let shape = v.shape();
+        Ok(match v {
+            Value::Real(x) => {
+                let (u, s, w) = thin(x)?;
+                (
+                    vec![
+                        Value::Real(u),
+                        Value::Real(faer::Mat::from_fn(s.len(), 1, |i, _| s[i])),
+                        Value::Real(w),
+                    ],
+                    s,
+                    shape,
+                )
+            }
+            Value::Complex(x) => {
+                let (u, s, w) = thin(x)?;
+                (
+                    vec![
+                        Value::Complex(u),
+                        Value::Real(faer::Mat::from_fn(s.len(), 1, |i, _| s[i])),
+                        Value::Complex(w),
+                    ],
+                    s,
+                    shape,
+                )
+            }
+        })
+    })?;
+    let r = a.tape().record(
+        Rc::new(Svd {
+            opts,
+            s,
+            shape,
+            values_only,
+        }),
+        &[a],
+        outs,
+    )?;
+    Ok((r[0], r[1], r[2]))
+}
+
+/// Singular values (descending, min(m,n)×1). The gradient `U diag(S̄) Vᴴ` is exact at
+/// repeated singular values when the loss weighs them equally.
+///
+/// # Errors
+/// As [`svd`].
+pub fn svdvals(a: Var<'_>) -> Result<Var<'_>> {
+    Ok(svd_impl(a, EighOptions::default(), true)?.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matgrad_engine::check::{check, CheckOptions, Order};
+    use matgrad_engine::testing::{
+        assert_rules, complex_matrix, rank_deficient_from_seed, real_matrix,
+    };
+    use matgrad_engine::{Axis, EngineError, Tape};
+
+    fn e(x: SpectralError) -> EngineError {
+        x.into_engine("test")
+    }
+
+    /// A loss invariant to the joint sign/phase of (uᵢ, vᵢ): Σ Ḡ ∘ (U diag(w) Vᴴ) for a
+    /// fixed weight w (so it depends on U and V separately, not only through A).
+    fn reconstruct_weighted<'t>(t: &'t Tape, x: Var<'t>, w: &[f64]) -> EResult<Var<'t>> {
+        let (u, s, v) = svd(x).map_err(e)?;
+        let k = s.shape().0;
+        let wv = t.constant(Value::Real(faer::Mat::from_fn(k, 1, |i, _| w[i])))?;
+        let d = like(s.mul(s)?.add(wv)?, u.dtype())?.diag_embed(k, k)?;
+        u.matmul(d)?.matmul_forms(Form::Plain, v, Form::Adjoint)
+    }
+
+    #[test]
+    fn forward_reconstructs() {
+        let t = Tape::new();
+        for (m, n) in [(1, 1), (3, 3), (5, 2), (2, 5), (8, 8), (31, 7)] {
+            for a in [real_matrix(m, n, 1), complex_matrix(m, n, 2)] {
+                let x = t.constant(a.clone()).unwrap();
+                let (u, s, v) = svd(x).unwrap();
+                let k = m.min(n);
+                let r = u
+                    .matmul(like(s, u.dtype()).unwrap().diag_embed(k, k).unwrap())
+                    .unwrap()
+                    .matmul_forms(Form::Plain, v, Form::Adjoint)
+                    .unwrap();
+                assert!(
+                    r.value().rel_diff(&a).unwrap() < 1e-13 * (m.max(n) as f64),
+                    "{m}×{n}"
+                );
+                let sv = s.value();
+                let sv = sv.as_real().unwrap();
+                for i in 1..k {
+                    assert!(sv[(i, 0)] <= sv[(i - 1, 0)]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rules_real_and_complex_all_shapes() {
+        for (m, n) in [(1, 1), (3, 3), (4, 2), (2, 4)] {
+            let w: Vec<f64> = (0..4).map(|i| 0.3 * i as f64 + 0.1).collect();
+            for a in [real_matrix(m, n, 3), complex_matrix(m, n, 4)] {
+                let w2 = w.clone();
+                assert_rules(
+                    "svd weighted reconstruction",
+                    move |t, x| reconstruct_weighted(t, x[0], &w2),
+                    std::slice::from_ref(&a),
+                );
+                assert_rules(
+                    "svdvals",
+                    |_, x| svdvals(x[0]).map_err(e),
+                    std::slice::from_ref(&a),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn singular_values_exact_at_ties_for_symmetric_losses() {
+        // orthogonal matrix: all singular values equal to 1
+        let q = Value::Real(matgrad_engine::testing::orthogonal_from_seed(3, 5));
+        let opts = CheckOptions {
+            order: Order::First,
+            ..CheckOptions::default()
+        };
+        let r = check(
+            |_, x| svdvals(x[0]).map_err(e)?.powf(3.0)?.sum(Axis::All),
+            &[q],
+            &opts,
+        )
+        .unwrap();
+        assert!(r.passed, "{r}");
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        // rank-deficient rectangular: vectors undefined
+        let a = t.leaf(rank_deficient_from_seed(4, 3, 2, 1)).unwrap();
+        let (u, _, _) = svd(a).unwrap();
+        let y = u.abs().unwrap().sum(Axis::All).unwrap();
+        assert!(t.grad(y, &[a]).is_err());
+        // tie with a basis-dependent loss
+        let q = t
+            .leaf(Value::Real(matgrad_engine::testing::orthogonal_from_seed(
+                3, 2,
+            )))
+            .unwrap();
+        let (u, _, _) = svd(q).unwrap();
+        let y = u
+            .slice(0..3, 0..1)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[q]) {
+            Err(EngineError::Op { message, .. }) => {
+                assert!(message.contains("degenerate"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // complex phase-dependent loss
+        let c = t.leaf(complex_matrix(3, 3, 9)).unwrap();
+        let (u, _, _) = svd(c).unwrap();
+        let y = u
+            .slice(1..2, 0..1)
+            .unwrap()
+            .real()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[c]) {
+            Err(EngineError::Op { message, .. }) => assert!(message.contains("phase"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let bad = EighOptions {
+            gap_rtol: f64::NAN,
+            ..EighOptions::default()
+        };
+        assert!(matches!(
+            svd_with(c, bad),
+            Err(SpectralError::InvalidArgument { .. })
+        ));
+    }
+}
