@@ -5,7 +5,8 @@
 use faer::Mat;
 use matgrad::engine::{EngineError, Result, Tape, Value, Var, C64};
 use matgrad::spectral::{
-    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, svd, svdvals, Which,
+    eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svd,
+    svdvals, Which,
 };
 use serde_json::Value as Json;
 
@@ -45,6 +46,9 @@ fn apply<'t>(op: &str, params: &Json, raw: bool, a: Var<'t>) -> Result<Var<'t>> 
     let a = if raw { a } else { a.sym()? };
     match op {
         "svdvals" => svdvals(a).map_err(e),
+        "expm" => expm(a).map_err(e),
+        "logm" => logm(a).map_err(e),
+        "sqrtm" => sqrtm(a).map_err(e),
         "svd_weighted" => {
             let (u, s, v) = svd(a).map_err(e)?;
             let k = s.shape().0;

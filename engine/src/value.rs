@@ -309,7 +309,7 @@ fn fold_entries<T: Scalar, A>(m: &Mat<T>, init: A, f: impl Fn(A, &T) -> A) -> A 
 /// Kernels are written once against this trait; the methods are the handful of
 /// elementwise functions the core ops need, with complex versions on the principal branch.
 pub trait Scalar:
-    faer::traits::ComplexField
+    faer::traits::ComplexField<Real = f64>
     + Copy
     + std::fmt::Debug
     + PartialEq

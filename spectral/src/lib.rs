@@ -11,7 +11,10 @@
 //! - the thin [`svd`] / [`svdvals`] of any m×n matrix, real or complex, with the same
 //!   degeneracy policy.
 //!
-//! Not yet here (issue 3): `eig`, and functions of general (non-symmetric) matrices.
+//! - principal [`expm`], [`logm`], [`sqrtm`] of general square matrices (real and complex)
+//!   with Fréchet derivatives by the block-triangular identity.
+//!
+//! Not yet here (issue 3): `eig` of general matrices, and a batched form.
 
 #![warn(missing_docs)]
 
@@ -20,6 +23,7 @@ mod degeneracy;
 pub mod divided;
 mod eigh;
 mod error;
+mod general;
 mod matrix_function;
 mod projector;
 mod svd;
@@ -28,6 +32,7 @@ pub mod sym_eig;
 pub use divided::{DividedDifferences, Indicator, SymFn};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
 pub use error::{Result, SpectralError};
+pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};
 pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
 pub use projector::{eigh_projector, Which};
 pub use svd::{svd, svd_with, svdvals};

@@ -8,8 +8,8 @@ use matgrad_engine::testing::{
 };
 use matgrad_engine::{Axis, Result, Value, Var};
 use matgrad_spectral::{
-    eigh_projector, eigvalsh, expm_sym, logm_sym, powm_sym, sqrtm_sym, svdvals, SpectralError,
-    Which,
+    eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svdvals,
+    SpectralError, Which,
 };
 
 /// One input configuration for the checker.
@@ -291,6 +291,30 @@ fn svd_cases() -> Vec<Case> {
     ]
 }
 
+fn general_cases() -> Vec<Case> {
+    let near = |make: fn(usize, usize, u64) -> Value, n: usize, seed: u64| {
+        let a = make(n, n, seed);
+        Value::zeros(a.dtype(), n, n)
+            .axpy(0.4, &a)
+            .unwrap()
+            .axpy(2.0, &Value::identity(a.dtype(), n))
+            .unwrap()
+    };
+    vec![
+        case("real 1×1", vec![near(real_matrix, 1, 60)]),
+        case("real 3×3", vec![near(real_matrix, 3, 61)]),
+        case("complex 3×3", vec![near(complex_matrix, 3, 62)]),
+        case(
+            "Jordan block 3×3 (defective)",
+            vec![Value::Real(faer::mat![
+                [2.0, 1.0, 0.0],
+                [0.0, 2.0, 1.0],
+                [0.0, 0.0, 2.0]
+            ])],
+        ),
+    ]
+}
+
 /// Every registered op.
 pub fn registry() -> Vec<OpEntry> {
     vec![
@@ -489,6 +513,27 @@ pub fn registry() -> Vec<OpEntry> {
             summary: "eigenvalues of sym(A), ascending, n×1",
             apply: |x| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
             cases: eigvalsh_cases,
+        },
+        OpEntry {
+            name: "expm",
+            arity: 1,
+            summary: "exponential of a general square A",
+            apply: |x| expm(x[0]).map_err(sp("expm")),
+            cases: general_cases,
+        },
+        OpEntry {
+            name: "logm",
+            arity: 1,
+            summary: "principal log of a general square A (no eigenvalue on the closed negative real axis)",
+            apply: |x| logm(x[0]).map_err(sp("logm")),
+            cases: general_cases,
+        },
+        OpEntry {
+            name: "sqrtm",
+            arity: 1,
+            summary: "principal square root of a general square A (no eigenvalue on the closed negative real axis)",
+            apply: |x| sqrtm(x[0]).map_err(sp("sqrtm")),
+            cases: general_cases,
         },
         OpEntry {
             name: "svdvals",

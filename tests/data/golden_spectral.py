@@ -69,17 +69,20 @@ MP_FUNCS = {
     "powm_sym": lambda a, p: mp_eig_fn(a, lambda x: x ** mpf(p["p"])),
     "eigh_projector": lambda a, p: mp_projector(a, p["k"], p["which"]),
     "eigvalsh": lambda a, p: mp_eigvals(a),
+    "expm": lambda a, p: mp.expm(a),
+    "logm": lambda a, p: mp.logm(a),
+    "sqrtm": lambda a, p: mp.sqrtm(a),
 }
 
 
-def mp_vjp(op, params, a_np, gbar_np):
+def mp_vjp(op, params, a_np, gbar_np, raw=False):
     n = a_np.shape[0]
     a = matrix(a_np.tolist())
     gbar = matrix(gbar_np.tolist())
     h = mpf("1e-20")
 
     def phi(x):
-        y = MP_FUNCS[op](mp_sym(x), params)
+        y = MP_FUNCS[op](x if raw else mp_sym(x), params)
         return mp.fsum(gbar[i, j] * y[i, j] for i in range(y.rows) for j in range(y.cols))
 
     g = np.zeros((n, n))
@@ -130,6 +133,18 @@ for name, op, params, a in MP_CASES:
         gbar = rng.standard_normal((n, n))
     cases.append({"name": name, "source": "mpmath 50-digit central differences", "op": op, "params": params,
                   "input": enc(a), "cotangent": enc(gbar), "vjp": enc(mp_vjp(op, params, a, gbar))})
+
+# General (non-symmetric) matrices: expm, logm, sqrtm through mpmath's own algorithms.
+for op in ["expm", "logm", "sqrtm"]:
+    a = rng.standard_normal((3, 3)) * 0.4 + 2.0 * np.eye(3)
+    gbar = rng.standard_normal((3, 3))
+    cases.append({"name": f"{op} general 3x3", "source": "mpmath 50-digit central differences", "op": op, "params": {},
+                  "raw_input": True, "input": enc(a), "cotangent": enc(gbar), "vjp": enc(mp_vjp(op, {}, a, gbar, raw=True))})
+# a defective (Jordan) matrix: the eigendecomposition route fails, the block identity does not
+a = np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 2.0]])
+gbar = rng.standard_normal((3, 3))
+cases.append({"name": "logm Jordan block", "source": "mpmath 50-digit central differences", "op": "logm", "params": {},
+              "raw_input": True, "input": enc(a), "cotangent": enc(gbar), "vjp": enc(mp_vjp("logm", {}, a, gbar, raw=True))})
 
 # JAX cases: distinct spectra (real and complex), value + VJP + JVP.
 for op, params, a in [
