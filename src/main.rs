@@ -27,6 +27,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Gradient of ⟨Ḡ, f(X₁, …)⟩ = sum(Ḡ ∘ f(X₁, …)) with respect to each input, written in
+    /// input order (one --output per --input). Arrays are 2-D .npy, float64 or complex128.
+    Vjp {
+        /// The op (see `matgrad ops`).
+        op: String,
+        /// Input arrays, in order.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<std::path::PathBuf>,
+        /// The cotangent Ḡ (shape and dtype of the output).
+        #[arg(long)]
+        cotangent: std::path::PathBuf,
+        /// Output files, one per input.
+        #[arg(long = "output", required = true)]
+        outputs: Vec<std::path::PathBuf>,
+        /// Op parameters, NAME=VALUE.
+        #[arg(long = "param")]
+        params: Vec<String>,
+    },
+    /// Directional derivative of f at X along the tangents (one --tangent per --input).
+    Jvp {
+        /// The op (see `matgrad ops`).
+        op: String,
+        /// Input arrays, in order.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<std::path::PathBuf>,
+        /// Tangents, one per input.
+        #[arg(long = "tangent", required = true)]
+        tangents: Vec<std::path::PathBuf>,
+        /// The output file.
+        #[arg(long)]
+        output: std::path::PathBuf,
+        /// Op parameters, NAME=VALUE.
+        #[arg(long = "param")]
+        params: Vec<String>,
+    },
     /// List every registered op with its arity and exact semantics.
     Ops {
         /// Machine-readable output.
@@ -40,6 +75,32 @@ fn main() {
     let code = match cli.command {
         Command::Check { op, json } => cli::check::run(op.as_deref(), json),
         Command::Ops { json } => cli::ops::run(json),
+        Command::Vjp {
+            op,
+            inputs,
+            cotangent,
+            outputs,
+            params,
+        } => cli::diff::run(
+            cli::diff::Mode::Vjp { cotangent },
+            &op,
+            &inputs,
+            &outputs,
+            &params,
+        ),
+        Command::Jvp {
+            op,
+            inputs,
+            tangents,
+            output,
+            params,
+        } => cli::diff::run(
+            cli::diff::Mode::Jvp { tangents },
+            &op,
+            &inputs,
+            &[output],
+            &params,
+        ),
     };
     std::process::exit(code);
 }

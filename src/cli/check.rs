@@ -31,13 +31,20 @@ fn run_op(op: &OpEntry) -> OpSummary {
         failures: Vec::new(),
     };
     let apply = op.apply;
+    let params = match super::registry::Params::parse(op, &[]) {
+        Ok(p) => p,
+        Err(e) => {
+            s.failures.push(format!("default parameters: {e}"));
+            return s;
+        }
+    };
     for c in (op.cases)() {
         s.cases += 1;
         let opts = CheckOptions {
             tolerance: c.tolerance,
             ..CheckOptions::default()
         };
-        match check(|_, x| apply(x), &c.inputs, &opts) {
+        match check(|_, x| apply(x, &params), &c.inputs, &opts) {
             Ok(r) => {
                 s.vjp_fd = s.vjp_fd.max(r.vjp_fd_error.max(r.jvp_fd_error));
                 s.dot = s.dot.max(r.dot_product_error);

@@ -1,5 +1,7 @@
 //! The `matgrad` command line: thin over the library.
 
 pub mod check;
+pub mod diff;
+pub mod npy;
 pub mod ops;
 pub mod registry;

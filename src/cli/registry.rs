@@ -6,7 +6,8 @@ use matgrad_engine::testing::{
     complex_matrix, hermitian_from_seed, positive_matrix, real_matrix, spd_from_seed,
     symmetric_from_seed, Spectrum,
 };
-use matgrad_engine::{Axis, Result, Value, Var};
+use matgrad_engine::{Axis, EngineError, Result, Value, Var};
+use matgrad_layers::{ncut_projector, o2p};
 use matgrad_spectral::{
     eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svdvals,
     SpectralError, Which,
@@ -23,6 +24,119 @@ pub struct Case {
 }
 
 /// A registered op.
+/// A named parameter of an op.
+pub struct ParamSpec {
+    /// Name used in `--param NAME=VALUE`.
+    pub name: &'static str,
+    /// Default value (used by `check`).
+    pub default: &'static str,
+    /// Meaning.
+    pub meaning: &'static str,
+}
+
+const NO_PARAMS: &[ParamSpec] = &[];
+
+/// Parameter values given on the command line, validated against an op's specs.
+pub struct Params {
+    op: &'static str,
+    values: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl Params {
+    /// Defaults overridden by `given` (`NAME=VALUE` strings).
+    ///
+    /// # Errors
+    /// Malformed pair; a name the op does not take.
+    pub fn parse(op: &OpEntry, given: &[String]) -> Result<Params> {
+        let mut values: std::collections::BTreeMap<&'static str, String> = op
+            .params
+            .iter()
+            .map(|p| (p.name, p.default.to_string()))
+            .collect();
+        for g in given {
+            let Some((k, v)) = g.split_once('=') else {
+                return Err(EngineError::InvalidArgument {
+                    op: op.name,
+                    message: format!("parameter {g:?} is not NAME=VALUE"),
+                });
+            };
+            let Some(spec) = op.params.iter().find(|p| p.name == k.trim()) else {
+                let known: Vec<&str> = op.params.iter().map(|p| p.name).collect();
+                return Err(EngineError::InvalidArgument {
+                    op: op.name,
+                    message: format!(
+                        "unknown parameter {k:?}; this op takes {}",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                });
+            };
+            values.insert(spec.name, v.trim().to_string());
+        }
+        Ok(Params {
+            op: op.name,
+            values,
+        })
+    }
+
+    fn get(&self, name: &str) -> Result<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .ok_or(EngineError::InvalidArgument {
+                op: self.op,
+                message: format!("missing parameter {name}"),
+            })
+    }
+
+    /// A real parameter.
+    ///
+    /// # Errors
+    /// Not a finite number.
+    pub fn f64(&self, name: &str) -> Result<f64> {
+        let v = self.get(name)?;
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| EngineError::InvalidArgument {
+                op: self.op,
+                message: format!("parameter {name}={v} is not a finite number"),
+            })
+    }
+
+    /// A count parameter.
+    ///
+    /// # Errors
+    /// Not a nonnegative integer.
+    pub fn usize(&self, name: &str) -> Result<usize> {
+        let v = self.get(name)?;
+        v.parse::<usize>()
+            .map_err(|_| EngineError::InvalidArgument {
+                op: self.op,
+                message: format!("parameter {name}={v} is not a nonnegative integer"),
+            })
+    }
+
+    /// `smallest` or `largest`.
+    ///
+    /// # Errors
+    /// Anything else.
+    pub fn which(&self, name: &str) -> Result<Which> {
+        match self.get(name)? {
+            "smallest" => Ok(Which::Smallest),
+            "largest" => Ok(Which::Largest),
+            v => Err(EngineError::InvalidArgument {
+                op: self.op,
+                message: format!("parameter {name}={v} must be smallest or largest"),
+            }),
+        }
+    }
+}
+
+/// A registered op.
 pub struct OpEntry {
     /// Name used on the command line.
     pub name: &'static str,
@@ -30,8 +144,10 @@ pub struct OpEntry {
     pub arity: usize,
     /// Exact semantics.
     pub summary: &'static str,
+    /// Named parameters.
+    pub params: &'static [ParamSpec],
     /// Builds the op on the tape.
-    pub apply: for<'t> fn(&[Var<'t>]) -> Result<Var<'t>>,
+    pub apply: for<'t> fn(&[Var<'t>], &Params) -> Result<Var<'t>>,
     /// Cases for `check`.
     pub cases: fn() -> Vec<Case>,
 }
@@ -315,245 +431,287 @@ fn general_cases() -> Vec<Case> {
     ]
 }
 
+fn o2p_cases() -> Vec<Case> {
+    vec![
+        case("real 20×3", vec![real_matrix(20, 3, 70)]),
+        case(
+            "orthogonal features (tied covariance)",
+            vec![Value::Real(faer::Mat::from_fn(4, 2, |i, j| {
+                if i == j {
+                    2.0
+                } else {
+                    0.0
+                }
+            }))],
+        ),
+    ]
+}
+
+fn ncut_cases() -> Vec<Case> {
+    vec![
+        case("positive 6×2", vec![positive_matrix(6, 2, 0.1, 1.0, 71)]),
+        case("positive 9×3", vec![positive_matrix(9, 3, 0.1, 1.0, 72)]),
+    ]
+}
+
 /// Every registered op.
 pub fn registry() -> Vec<OpEntry> {
     vec![
         OpEntry {
             name: "add",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A + B",
-            apply: |x| x[0].add(x[1]),
+            apply: |x, _p| x[0].add(x[1]),
             cases: same_shape_binary,
         },
         OpEntry {
             name: "sub",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A − B",
-            apply: |x| x[0].sub(x[1]),
+            apply: |x, _p| x[0].sub(x[1]),
             cases: same_shape_binary,
         },
         OpEntry {
             name: "mul",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A ∘ B (Hadamard)",
-            apply: |x| x[0].mul(x[1]),
+            apply: |x, _p| x[0].mul(x[1]),
             cases: same_shape_binary,
         },
         OpEntry {
             name: "div",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A ⊘ B (entrywise)",
-            apply: |x| x[0].div(x[1]),
+            apply: |x, _p| x[0].div(x[1]),
             cases: same_shape_binary,
         },
         OpEntry {
             name: "matmul",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A B",
-            apply: |x| x[0].matmul(x[1]),
+            apply: |x, _p| x[0].matmul(x[1]),
             cases: matmul_cases,
         },
         OpEntry {
             name: "kron",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A ⊗ B",
-            apply: |x| x[0].kron(x[1]),
+            apply: |x, _p| x[0].kron(x[1]),
             cases: kron_cases,
         },
         OpEntry {
             name: "transpose",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "Aᵀ",
-            apply: |x| x[0].transpose(),
+            apply: |x, _p| x[0].transpose(),
             cases: general_unary,
         },
         OpEntry {
             name: "adjoint",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "Aᴴ",
-            apply: |x| x[0].adjoint(),
+            apply: |x, _p| x[0].adjoint(),
             cases: general_unary,
         },
         OpEntry {
             name: "trace",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "tr A → 1×1",
-            apply: |x| x[0].trace(),
+            apply: |x, _p| x[0].trace(),
             cases: square_cases,
         },
         OpEntry {
             name: "sum",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "Σ A → 1×1",
-            apply: |x| x[0].sum(Axis::All),
+            apply: |x, _p| x[0].sum(Axis::All),
             cases: general_unary,
         },
         OpEntry {
             name: "norm",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "‖A‖_F → 1×1 real",
-            apply: |x| x[0].norm(),
+            apply: |x, _p| x[0].norm(),
             cases: general_unary,
         },
         OpEntry {
             name: "exp",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "eᴬ entrywise",
-            apply: |x| x[0].exp(),
+            apply: |x, _p| x[0].exp(),
             cases: general_unary,
         },
         OpEntry {
             name: "log",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "log A entrywise (A > 0)",
-            apply: |x| x[0].log(),
+            apply: |x, _p| x[0].log(),
             cases: positive_unary,
         },
         OpEntry {
             name: "sqrt",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "√A entrywise (A ≥ 0)",
-            apply: |x| x[0].sqrt(),
+            apply: |x, _p| x[0].sqrt(),
             cases: positive_unary,
         },
         OpEntry {
             name: "tanh",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "tanh A entrywise",
-            apply: |x| x[0].tanh(),
+            apply: |x, _p| x[0].tanh(),
             cases: real_unary,
         },
         OpEntry {
             name: "sigmoid",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "1/(1+e⁻ᴬ) entrywise",
-            apply: |x| x[0].sigmoid(),
+            apply: |x, _p| x[0].sigmoid(),
             cases: real_unary,
         },
         OpEntry {
             name: "softplus",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "log(1+eᴬ) entrywise",
-            apply: |x| x[0].softplus(),
+            apply: |x, _p| x[0].softplus(),
             cases: real_unary,
         },
         OpEntry {
             name: "relu",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "max(A, 0) entrywise",
-            apply: |x| x[0].relu(),
+            apply: |x, _p| x[0].relu(),
             cases: real_unary,
         },
         OpEntry {
             name: "abs",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "|A| entrywise",
-            apply: |x| x[0].abs(),
+            apply: |x, _p| x[0].abs(),
             cases: general_unary,
         },
         OpEntry {
             name: "inv",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "A⁻¹",
-            apply: |x| x[0].inv(),
+            apply: |x, _p| x[0].inv(),
             cases: square_cases,
         },
         OpEntry {
             name: "solve",
-            arity: 2,
+            arity: 2, params: NO_PARAMS,
             summary: "A⁻¹ B",
-            apply: |x| x[0].solve(x[1]),
+            apply: |x, _p| x[0].solve(x[1]),
             cases: solve_cases,
         },
         OpEntry {
             name: "det",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "det A → 1×1",
-            apply: |x| x[0].det(),
+            apply: |x, _p| x[0].det(),
             cases: square_cases,
         },
         OpEntry {
             name: "logdet",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "log|det A| → 1×1 real",
-            apply: |x| x[0].logdet(),
+            apply: |x, _p| x[0].logdet(),
             cases: square_cases,
         },
         OpEntry {
             name: "logm_sym",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "principal log of sym(A), A symmetric/Hermitian positive definite (asymmetry ≤ 1e-10 relative)",
-            apply: |x| logm_sym(x[0].sym()?).map_err(sp("logm_sym")),
+            apply: |x, _p| logm_sym(x[0].sym()?).map_err(sp("logm_sym")),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "sqrtm_sym",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "principal square root of sym(A), A positive semidefinite",
-            apply: |x| sqrtm_sym(x[0].sym()?).map_err(sp("sqrtm_sym")),
+            apply: |x, _p| sqrtm_sym(x[0].sym()?).map_err(sp("sqrtm_sym")),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "expm_sym",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "exponential of sym(A)",
-            apply: |x| expm_sym(x[0].sym()?).map_err(sp("expm_sym")),
+            apply: |x, _p| expm_sym(x[0].sym()?).map_err(sp("expm_sym")),
             cases: any_spectral_cases,
         },
         OpEntry {
             name: "powm_sym",
-            arity: 1,
-            summary: "sym(A)^p, here p = 1.5 (positive definite A)",
-            apply: |x| powm_sym(x[0].sym()?, 1.5).map_err(sp("powm_sym")),
+            arity: 1, params: &[ParamSpec { name: "p", default: "1.5", meaning: "the real exponent" }],
+            summary: "sym(A)^p (positive definite A unless p is a nonnegative integer)",
+            apply: |x, p| powm_sym(x[0].sym()?, p.f64("p")?).map_err(sp("powm_sym")),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "eigvalsh",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "eigenvalues of sym(A), ascending, n×1",
-            apply: |x| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
+            apply: |x, _p| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
             cases: eigvalsh_cases,
         },
         OpEntry {
             name: "expm",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "exponential of a general square A",
-            apply: |x| expm(x[0]).map_err(sp("expm")),
+            apply: |x, _p| expm(x[0]).map_err(sp("expm")),
             cases: general_cases,
         },
         OpEntry {
             name: "logm",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "principal log of a general square A (no eigenvalue on the closed negative real axis)",
-            apply: |x| logm(x[0]).map_err(sp("logm")),
+            apply: |x, _p| logm(x[0]).map_err(sp("logm")),
             cases: general_cases,
         },
         OpEntry {
             name: "sqrtm",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "principal square root of a general square A (no eigenvalue on the closed negative real axis)",
-            apply: |x| sqrtm(x[0]).map_err(sp("sqrtm")),
+            apply: |x, _p| sqrtm(x[0]).map_err(sp("sqrtm")),
             cases: general_cases,
         },
         OpEntry {
             name: "svdvals",
-            arity: 1,
+            arity: 1, params: NO_PARAMS,
             summary: "singular values of A (any m×n), descending, min(m,n)×1",
-            apply: |x| svdvals(x[0]).map_err(sp("svdvals")),
+            apply: |x, _p| svdvals(x[0]).map_err(sp("svdvals")),
             cases: svd_cases,
         },
         OpEntry {
             name: "eigh_projector",
-            arity: 1,
-            summary: "projector onto the eigenspace of the 2 smallest eigenvalues of sym(A)",
-            apply: |x| eigh_projector(x[0].sym()?, 2, Which::Smallest).map_err(sp("eigh_projector")),
+            arity: 1, params: &[
+                ParamSpec { name: "k", default: "2", meaning: "dimension of the eigenspace (1..=n)" },
+                ParamSpec { name: "which", default: "smallest", meaning: "smallest | largest: which end of the spectrum" },
+            ],
+            summary: "orthogonal projector onto the eigenspace of the k smallest (or largest) eigenvalues of sym(A)",
+            apply: |x, p| eigh_projector(x[0].sym()?, p.usize("k")?, p.which("which")?).map_err(sp("eigh_projector")),
             cases: projector_cases,
         },
         OpEntry {
-            name: "cholesky",
+            name: "o2p",
             arity: 1,
+            params: &[ParamSpec { name: "eps", default: "1e-3", meaning: "ridge ε > 0 added to the covariance" }],
+            summary: "F (m×d) ↦ logm_sym(FᵀF/m + eps·I)",
+            apply: |x, p| o2p(x[0], p.f64("eps")?).map_err(|e| e.into_engine("o2p")),
+            cases: o2p_cases,
+        },
+        OpEntry {
+            name: "ncut_projector",
+            arity: 1,
+            params: NO_PARAMS,
+            summary: "F (n×d, nonnegative) ↦ Π = Z(ZᵀZ)⁻¹Zᵀ with Z = D^{-1/2}F, D = diag(FFᵀ1)",
+            apply: |x, _p| ncut_projector(x[0]).map_err(|e| e.into_engine("ncut_projector")),
+            cases: ncut_cases,
+        },
+        OpEntry {
+            name: "cholesky",
+            arity: 1, params: NO_PARAMS,
             summary: "L with sym(A) = L Lᴴ (A Hermitian positive definite)",
-            apply: |x| x[0].sym()?.cholesky(),
+            apply: |x, _p| x[0].sym()?.cholesky(),
             cases: spd_cases,
         },
     ]
