@@ -5,7 +5,7 @@
 use faer::Mat;
 use matgrad::engine::{EngineError, Result, Tape, Value, Var, C64};
 use matgrad::spectral::{
-    eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svd,
+    eig, eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svd,
     svdvals, Which,
 };
 use serde_json::Value as Json;
@@ -46,6 +46,17 @@ fn apply<'t>(op: &str, params: &Json, raw: bool, a: Var<'t>) -> Result<Var<'t>> 
     let a = if raw { a } else { a.sym()? };
     match op {
         "svdvals" => svdvals(a).map_err(e),
+        "eig_weighted" => {
+            // Σᵢ Re(λᵢ) Σⱼ cⱼ |Vⱼᵢ|², c = (1, …, n)
+            let (l, v) = eig(a).map_err(e)?;
+            let n = l.shape().0;
+            let c = a
+                .tape()
+                .constant(Value::Real(Mat::from_fn(n, n, |j, _| (j + 1) as f64)))?;
+            let w = v.abs()?;
+            let per = w.mul(w)?.mul(c)?.sum(matgrad::engine::Axis::Rows)?; // 1×n
+            per.matmul(l.real()?)
+        }
         "expm" => expm(a).map_err(e),
         "logm" => logm(a).map_err(e),
         "sqrtm" => sqrtm(a).map_err(e),

@@ -14,13 +14,16 @@
 //! - principal [`expm`], [`logm`], [`sqrtm`] of general square matrices (real and complex)
 //!   with Fréchet derivatives by the block-triangular identity.
 //!
-//! Not yet here (issue 3): `eig` of general matrices, and a batched form.
+//! - [`eig`] / [`eigvals`] of general square matrices (complex outputs).
+//!
+//! Not yet here (issue 3): a batched form for many small matrices.
 
 #![warn(missing_docs)]
 
 pub mod daleckii_krein;
 mod degeneracy;
 pub mod divided;
+mod eig;
 mod eigh;
 mod error;
 mod general;
@@ -30,6 +33,7 @@ mod svd;
 pub mod sym_eig;
 
 pub use divided::{DividedDifferences, Indicator, SymFn};
+pub use eig::{eig, eigvals, EIG_GAP_RTOL};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
 pub use error::{Result, SpectralError};
 pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};

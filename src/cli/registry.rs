@@ -9,8 +9,8 @@ use matgrad_engine::testing::{
 use matgrad_engine::{Axis, EngineError, Result, Value, Var};
 use matgrad_layers::{ncut_projector, o2p};
 use matgrad_spectral::{
-    eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svdvals,
-    SpectralError, Which,
+    eigh_projector, eigvals, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym,
+    svdvals, SpectralError, Which,
 };
 
 /// One input configuration for the checker.
@@ -454,6 +454,14 @@ fn ncut_cases() -> Vec<Case> {
     ]
 }
 
+fn eig_cases() -> Vec<Case> {
+    vec![
+        case("real 1×1", vec![real_matrix(1, 1, 80)]),
+        case("real 3×3", vec![real_matrix(3, 3, 81)]),
+        case("complex 3×3", vec![complex_matrix(3, 3, 82)]),
+    ]
+}
+
 /// Every registered op.
 pub fn registry() -> Vec<OpEntry> {
     vec![
@@ -673,6 +681,14 @@ pub fn registry() -> Vec<OpEntry> {
             summary: "principal square root of a general square A (no eigenvalue on the closed negative real axis)",
             apply: |x, _p| sqrtm(x[0]).map_err(sp("sqrtm")),
             cases: general_cases,
+        },
+        OpEntry {
+            name: "eigvals",
+            arity: 1,
+            params: NO_PARAMS,
+            summary: "eigenvalues of a general square A (n×1 complex, faer's order)",
+            apply: |x, _p| eigvals(x[0]).map_err(sp("eigvals")),
+            cases: eig_cases,
         },
         OpEntry {
             name: "svdvals",

@@ -209,4 +209,17 @@ for name, f, a in [
                   "params": {}, "raw_input": True, "input": enc(a), "output": enc(y), "cotangent": enc(yb), "vjp": enc(g),
                   "tangent": enc(ad), "jvp": enc(yd)})
 
+# eig of general matrices (PyTorch 2.15, float64): an order- and phase-invariant loss
+# L = sum_i Re(lambda_i) * sum_j c_j |V_ji|^2 with c = (1, 2, ..., n), pairing each eigenvalue
+# with its own eigenvector, so the libraries' different orderings do not matter.
+import torch
+for kind, a in [("real", rng.standard_normal((3, 3))), ("complex", rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3)))]:
+    x = torch.tensor(a, requires_grad=True)
+    lam, v = torch.linalg.eig(x)
+    c = torch.arange(1, 4, dtype=torch.float64)
+    loss = (lam.real * ((v.abs() ** 2) * c[:, None]).sum(0)).sum()
+    loss.backward()
+    cases.append({"name": f"eig weighted {kind} 3x3 (PyTorch)", "source": f"torch {torch.__version__} float64", "op": "eig_weighted",
+                  "params": {}, "raw_input": True, "input": enc(a), "cotangent": enc(np.ones((1, 1))), "vjp": enc(x.grad.numpy())})
+
 print(json.dumps({"cases": cases}))
