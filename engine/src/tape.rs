@@ -52,6 +52,7 @@ pub struct OpCtx<'a, 't> {
     inputs: &'a [Var<'t>],
     outputs: &'a [Var<'t>],
     needs_grad: &'a [bool],
+    recording: bool,
 }
 
 impl<'a, 't> OpCtx<'a, 't> {
@@ -74,6 +75,11 @@ impl<'a, 't> OpCtx<'a, 't> {
     /// Whether the `i`-th input needs a cotangent (skip the work when it does not).
     pub fn needs_grad(&self, i: usize) -> bool {
         self.needs_grad[i]
+    }
+    /// Whether this sweep is being recorded (`GradMode::CreateGraph`). A rule may take a
+    /// fused, value-only path when it is not, as long as it returns the same numbers.
+    pub fn is_recording(&self) -> bool {
+        self.recording
     }
 }
 
@@ -399,10 +405,12 @@ impl Tape {
                     out,
                 },
             }));
+            let recording = self.inner.borrow().recording;
             let ctx = OpCtx {
                 inputs: &in_vars,
                 outputs: &out_vars,
                 needs_grad: &needs,
+                recording,
             };
             let in_cts = op.vjp(&ctx, &cts)?;
             if in_cts.len() != in_vars.len() {
@@ -662,10 +670,12 @@ impl Tape {
                 })
                 .collect();
             let needs = vec![true; in_vars.len()];
+            let recording = self.inner.borrow().recording;
             let ctx = OpCtx {
                 inputs: &in_vars,
                 outputs: &out_vars,
                 needs_grad: &needs,
+                recording,
             };
             let out_tans = op.jvp(&ctx, &in_tans)?;
             if out_tans.len() != n_out {
