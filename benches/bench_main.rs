@@ -140,5 +140,46 @@ fn spectral(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, tape_overhead, matmul_graph, spectral);
+/// Second-order pooling over many regions: logm of 512 SPD 8×8 blocks, forward +
+/// backward, as one batched node (rayon) versus one node per block.
+fn batched(c: &mut Criterion) {
+    use matgrad::engine::testing::spd_from_seed;
+    use matgrad::engine::Var;
+    use matgrad::spectral::{logm_sym, matrix_function_sym_batched, SymFn};
+    let (b, n) = (512usize, 8usize);
+    let blocks: Vec<Value> = (0..b as u64).map(|k| spd_from_seed(n, 10.0, k)).collect();
+    let gbar = real_matrix(b * n, n, 1);
+    let mut g = c.benchmark_group(format!("logm_sym_batched/{b}x{n}"));
+    g.sample_size(20);
+    g.bench_function("batched_node", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let leaves: Vec<Var> = blocks
+                .iter()
+                .map(|v| tape.constant(v.clone()).unwrap())
+                .collect();
+            let x = tape.leaf(Var::vcat(&leaves).unwrap().value()).unwrap();
+            let y = matrix_function_sym_batched(x, n, SymFn::Log).unwrap();
+            black_box(tape.vjp(&[y], std::slice::from_ref(&gbar), &[x]).unwrap());
+        })
+    });
+    g.bench_function("node_per_block", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let leaves: Vec<Var> = blocks
+                .iter()
+                .map(|v| tape.leaf(v.clone()).unwrap())
+                .collect();
+            let ys: Vec<Var> = leaves.iter().map(|&x| logm_sym(x).unwrap()).collect();
+            let y = Var::vcat(&ys).unwrap();
+            black_box(
+                tape.vjp(&[y], std::slice::from_ref(&gbar), &leaves)
+                    .unwrap(),
+            );
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tape_overhead, matmul_graph, spectral, batched);
 criterion_main!(benches);

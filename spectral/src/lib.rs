@@ -16,10 +16,11 @@
 //!
 //! - [`eig`] / [`eigvals`] of general square matrices (complex outputs).
 //!
-//! Not yet here (issue 3): a batched form for many small matrices.
+//! - [`matrix_function_sym_batched`]: one node, rayon-parallel over a stack of blocks.
 
 #![warn(missing_docs)]
 
+mod batched;
 pub mod daleckii_krein;
 mod degeneracy;
 pub mod divided;
@@ -32,6 +33,7 @@ mod projector;
 mod svd;
 pub mod sym_eig;
 
+pub use batched::matrix_function_sym_batched;
 pub use divided::{DividedDifferences, Indicator, SymFn};
 pub use eig::{eig, eigvals, EIG_GAP_RTOL};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};

@@ -22,7 +22,7 @@ use crate::divided::SymFn;
 use crate::error::{Result, SpectralError};
 use crate::sym_eig::{decompose, reconstruct};
 
-fn check_domain(f: &SymFn, lambda: &[f64]) -> Result<()> {
+pub(crate) fn check_domain(f: &SymFn, lambda: &[f64]) -> Result<()> {
     let op = f.name();
     let n = lambda.len() as f64;
     let scale = lambda.iter().fold(0.0f64, |m, x| m.max(x.abs()));

@@ -1,0 +1,421 @@
+//! `matrix_function_sym_batched`: one node applying a built-in symmetric matrix function
+//! (log, exp, sqrt, power) to each n×n block of a vertical stack of b Hermitian blocks,
+//! `[A₁; A₂; …; A_b]` ((b·n)×n), in parallel over the blocks (rayon). For second-order
+//! pooling over many regions, where per-block nodes would cost more than the blocks.
+//!
+//! The rules are the Daleckii–Krein rules of [`crate::daleckii_krein`] applied block by
+//! block (each block's cotangent only reaches its own block): a batched first-order node
+//! and a batched second-order node, so first and second order are exact at ties, as for
+//! the single-matrix op. Eigendecompositions and congruences run in parallel; the divided
+//! differences (cheap, O(n²) per block, O(n³) for second order) are tabulated first.
+//! User functions are not offered here (their closures are not thread-safe).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use faer::Mat;
+use matgrad_engine::{EngineError, Op, OpCtx, Result as EResult, Value, Var};
+use rayon::prelude::*;
+
+use crate::divided::SymFn;
+use crate::error::{Result, SpectralError};
+use crate::sym_eig::{decompose, reconstruct, second_congruence, weighted_congruence, SymEig};
+
+struct Block {
+    eig: SymEig,
+    /// Loewner matrix, row-major n×n.
+    f1: Vec<f64>,
+}
+
+struct Batch {
+    f: SymFn,
+    n: usize,
+    blocks: Vec<Arc<Block>>,
+    /// Second divided differences per block (n³, row-major over (i, k, j)), on first use.
+    f2: std::cell::OnceCell<Vec<Arc<Vec<f64>>>>,
+}
+
+// SymEig holds faer matrices, which are Send + Sync.
+fn split(v: &Value, n: usize) -> Vec<Value> {
+    let b = v.nrows() / n;
+    (0..b)
+        .map(|k| match v {
+            Value::Real(m) => Value::Real(m.as_ref().submatrix(k * n, 0, n, n).to_owned()),
+            Value::Complex(m) => Value::Complex(m.as_ref().submatrix(k * n, 0, n, n).to_owned()),
+        })
+        .collect()
+}
+
+fn stack(parts: Vec<Value>) -> Value {
+    let n = parts[0].ncols();
+    let rows: usize = parts.iter().map(Value::nrows).sum();
+    match &parts[0] {
+        Value::Real(_) => {
+            let mut out = Mat::<f64>::zeros(rows, n);
+            for (k, p) in parts.iter().enumerate() {
+                out.as_mut()
+                    .submatrix_mut(k * n, 0, n, n)
+                    .copy_from(p.as_real().expect("same dtype").as_ref());
+            }
+            Value::Real(out)
+        }
+        Value::Complex(_) => {
+            let mut out = Mat::<matgrad_engine::C64>::zeros(rows, n);
+            for (k, p) in parts.iter().enumerate() {
+                out.as_mut()
+                    .submatrix_mut(k * n, 0, n, n)
+                    .copy_from(p.as_complex().expect("same dtype").as_ref());
+            }
+            Value::Complex(out)
+        }
+    }
+}
+
+impl Batch {
+    fn op(&self) -> &'static str {
+        self.f.name()
+    }
+
+    fn f2(&self) -> &Vec<Arc<Vec<f64>>> {
+        self.f2.get_or_init(|| {
+            let n = self.n;
+            self.blocks
+                .iter()
+                .map(|b| {
+                    let l = &b.eig.lambda;
+                    let mut t = vec![0.0; n * n * n];
+                    for i in 0..n {
+                        for k in 0..n {
+                            for j in 0..n {
+                                t[(i * n + k) * n + j] =
+                                    self.f.dd2(l[i], l[k], l[j]).unwrap_or(f64::NAN);
+                            }
+                        }
+                    }
+                    Arc::new(t)
+                })
+                .collect()
+        })
+    }
+
+    fn first(&self, g: &Value) -> Result<Value> {
+        let n = self.n;
+        let parts = split(g, n);
+        let out: Vec<Result<Value>> = self
+            .blocks
+            .par_iter()
+            .zip(parts.par_iter())
+            .map(|(b, gk)| weighted_congruence(&b.eig.u, |i, j| b.f1[i * n + j], gk))
+            .collect();
+        Ok(stack(out.into_iter().collect::<Result<_>>()?))
+    }
+
+    fn second(&self, e: &Value, g: &Value) -> Result<Value> {
+        let n = self.n;
+        let (es, gs) = (split(e, n), split(g, n));
+        let tables = self.f2().clone();
+        let out: Vec<Result<Value>> = self
+            .blocks
+            .par_iter()
+            .zip(tables.par_iter())
+            .zip(es.par_iter().zip(gs.par_iter()))
+            .map(|((b, t), (ek, gk))| {
+                second_congruence(&b.eig.u, &|i, k, j| t[(i * n + k) * n + j], ek, gk)
+            })
+            .collect();
+        Ok(stack(out.into_iter().collect::<Result<_>>()?))
+    }
+}
+
+struct BatchFn {
+    batch: Rc<Batch>,
+}
+struct BatchDk1 {
+    batch: Rc<Batch>,
+}
+struct BatchDk2 {
+    batch: Rc<Batch>,
+}
+
+fn dk1<'t>(batch: &Rc<Batch>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
+    let out = g
+        .with_value(|gv| batch.first(gv))
+        .map_err(|e| e.into_engine(batch.op()))?;
+    a.tape().record1(
+        Rc::new(BatchDk1 {
+            batch: batch.clone(),
+        }),
+        &[a, g],
+        out,
+    )
+}
+
+fn dk2<'t>(batch: &Rc<Batch>, a: Var<'t>, e: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
+    let ev = e.value();
+    let out = g
+        .with_value(|gv| batch.second(&ev, gv))
+        .map_err(|err| err.into_engine(batch.op()))?;
+    a.tape().record1(
+        Rc::new(BatchDk2 {
+            batch: batch.clone(),
+        }),
+        &[a, e, g],
+        out,
+    )
+}
+
+impl Op for BatchFn {
+    fn name(&self) -> &'static str {
+        self.batch.op()
+    }
+    fn vjp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        ct: &[Option<Var<'t>>],
+    ) -> EResult<Vec<Option<Var<'t>>>> {
+        Ok(vec![ct[0]
+            .map(|g| dk1(&self.batch, ctx.input(0), g))
+            .transpose()?])
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        Ok(vec![t[0]
+            .map(|d| dk1(&self.batch, ctx.input(0), d))
+            .transpose()?])
+    }
+}
+
+impl Op for BatchDk1 {
+    fn name(&self) -> &'static str {
+        "daleckii_krein_batched"
+    }
+    fn vjp<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        ct: &[Option<Var<'t>>],
+    ) -> EResult<Vec<Option<Var<'t>>>> {
+        let Some(h) = ct[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (a, g) = (ctx.input(0), ctx.input(1));
+        let ga = if ctx.needs_grad(0) {
+            Some(dk2(&self.batch, a, h, g)?)
+        } else {
+            None
+        };
+        let gg = if ctx.needs_grad(1) {
+            Some(dk1(&self.batch, a, h)?)
+        } else {
+            None
+        };
+        Ok(vec![ga, gg])
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        let (a, g) = (ctx.input(0), ctx.input(1));
+        let from_g = t[1].map(|dg| dk1(&self.batch, a, dg)).transpose()?;
+        let from_a = t[0].map(|da| dk2(&self.batch, a, da, g)).transpose()?;
+        Ok(vec![match (from_g, from_a) {
+            (Some(x), Some(y)) => Some(x.add(y)?),
+            (x, None) => x,
+            (None, y) => y,
+        }])
+    }
+}
+
+impl Op for BatchDk2 {
+    fn name(&self) -> &'static str {
+        "daleckii_krein_batched_second"
+    }
+    fn vjp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        Err(EngineError::Op {
+            op: self.batch.op(),
+            message: "third-order derivatives of matrix functions are not implemented".into(),
+        })
+    }
+    fn jvp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
+        Err(EngineError::Op {
+            op: self.batch.op(),
+            message: "third-order derivatives of matrix functions are not implemented".into(),
+        })
+    }
+}
+
+/// Applies `f` (one of the built-in [`SymFn`]s) to each n×n Hermitian block of a
+/// (b·n)×n vertical stack, in one node, in parallel over blocks.
+///
+/// ```
+/// use matgrad_engine::{Tape, Var, testing::spd_from_seed};
+/// use matgrad_spectral::{matrix_function_sym_batched, SymFn};
+/// # fn main() -> Result<(), matgrad_spectral::SpectralError> {
+/// let tape = Tape::new();
+/// let blocks: Vec<Var> = (0..8).map(|k| tape.leaf(spd_from_seed(3, 10.0, k))).collect::<Result<_, _>>()?;
+/// let stacked = Var::vcat(&blocks)?;                       // 24×3
+/// let logs = matrix_function_sym_batched(stacked, 3, SymFn::Log)?;
+/// assert_eq!(logs.shape(), (24, 3));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// `n` does not divide the rows or differs from the columns; a user function; any
+/// block not Hermitian or outside the function's domain (naming the block).
+pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Result<Var<'_>> {
+    let op = f.name();
+    if matches!(f, SymFn::Custom { .. }) {
+        return Err(SpectralError::InvalidArgument {
+            op,
+            message: "the batched form takes the built-in functions only (Log, Exp, Sqrt, Pow)"
+                .into(),
+        });
+    }
+    let (rows, cols) = stacked.shape();
+    if n == 0 || cols != n || rows % n != 0 {
+        return Err(SpectralError::InvalidArgument {
+            op,
+            message: format!("a ({rows}×{cols}) stack is not a vertical stack of {n}×{n} blocks"),
+        });
+    }
+    let parts = split(&stacked.value(), n);
+    let eigs: Vec<(usize, Result<SymEig>)> = parts
+        .par_iter()
+        .enumerate()
+        .map(|(k, p)| (k, decompose(op, p)))
+        .collect();
+    let mut blocks = Vec::with_capacity(eigs.len());
+    let mut outs = Vec::with_capacity(eigs.len());
+    for (k, e) in eigs {
+        let mut eig = e.map_err(|err| SpectralError::InvalidArgument {
+            op,
+            message: format!("block {k}: {err}"),
+        })?;
+        let single = crate::matrix_function::check_domain(&f, &eig.lambda);
+        single.map_err(|err| SpectralError::InvalidArgument {
+            op,
+            message: format!("block {k}: {err}"),
+        })?;
+        if matches!(f, SymFn::Sqrt) {
+            for l in &mut eig.lambda {
+                *l = l.max(0.0);
+            }
+        }
+        let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
+        outs.push(reconstruct(&eig, |i| f.value(eig.lambda[i])));
+        blocks.push(Arc::new(Block { eig, f1 }));
+    }
+    let batch = Rc::new(Batch {
+        f,
+        n,
+        blocks,
+        f2: std::cell::OnceCell::new(),
+    });
+    Ok(stacked
+        .tape()
+        .record1(Rc::new(BatchFn { batch }), &[stacked], stack(outs))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matgrad_engine::testing::{
+        assert_rules, hermitian_from_seed, spd_from_seed, symmetric_from_seed,
+    };
+    use matgrad_engine::Tape;
+
+    fn stacked(blocks: &[Value]) -> Value {
+        stack(blocks.to_vec())
+    }
+
+    #[test]
+    fn forward_and_gradient_equal_the_per_block_op() {
+        let blocks: Vec<Value> = (0..5)
+            .map(|k| {
+                if k == 2 {
+                    symmetric_from_seed(&[1.0, 1.0, 2.0], 9)
+                } else {
+                    spd_from_seed(3, 20.0, k)
+                }
+            })
+            .collect();
+        let t = Tape::new();
+        let s = t.leaf(stacked(&blocks)).unwrap();
+        let y = matrix_function_sym_batched(s, 3, SymFn::Log).unwrap();
+        let gbar = matgrad_engine::testing::real_matrix(15, 3, 1);
+        let g = t.vjp(&[y], std::slice::from_ref(&gbar), &[s]).unwrap();
+        for (k, b) in blocks.iter().enumerate() {
+            let t2 = Tape::new();
+            let x = t2.leaf(b.clone()).unwrap();
+            let yk = crate::logm_sym(x).unwrap();
+            let gk = split(&gbar, 3).remove(k);
+            let want_g = t2.vjp(&[yk], &[gk], &[x]).unwrap().remove(0);
+            assert!(split(&y.value(), 3)[k].rel_diff(&yk.value()).unwrap() < 1e-14);
+            assert!(split(&g[0], 3)[k].rel_diff(&want_g).unwrap() < 1e-14);
+        }
+    }
+
+    /// sym() of each block, so that finite differences along arbitrary directions stay
+    /// in the op's (Hermitian) domain.
+    fn blockwise_sym(x: Var<'_>, n: usize) -> EResult<Var<'_>> {
+        let b = x.shape().0 / n;
+        let parts: Vec<Var<'_>> = (0..b)
+            .map(|k| x.slice(k * n..(k + 1) * n, 0..n)?.sym())
+            .collect::<EResult<_>>()?;
+        Var::vcat(&parts)
+    }
+
+    #[test]
+    fn rules_including_ties_and_complex() {
+        let real = stacked(&[
+            symmetric_from_seed(&[1.0, 1.0, 2.0], 1),
+            spd_from_seed(3, 5.0, 2),
+        ]);
+        assert_rules(
+            "batched logm",
+            |_, x| {
+                matrix_function_sym_batched(blockwise_sym(x[0], 3)?, 3, SymFn::Log)
+                    .map_err(|e| e.into_engine("t"))
+            },
+            &[real],
+        );
+        let cplx = stacked(&[
+            hermitian_from_seed(&[0.5, 2.0], 3),
+            hermitian_from_seed(&[1.0, 1.0], 4),
+        ]);
+        assert_rules(
+            "batched sqrt complex",
+            |_, x| {
+                matrix_function_sym_batched(blockwise_sym(x[0], 2)?, 2, SymFn::Sqrt)
+                    .map_err(|e| e.into_engine("t"))
+            },
+            &[cplx],
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        let s = t
+            .leaf(stacked(&[
+                spd_from_seed(2, 2.0, 1),
+                symmetric_from_seed(&[-1.0, 1.0], 2),
+            ]))
+            .unwrap();
+        match matrix_function_sym_batched(s, 2, SymFn::Log) {
+            Err(SpectralError::InvalidArgument { message, .. }) => {
+                assert!(message.contains("block 1"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            matrix_function_sym_batched(s, 3, SymFn::Log),
+            Err(SpectralError::InvalidArgument { .. })
+        ));
+        let custom = SymFn::Custom {
+            name: "id",
+            f: Rc::new(|x: f64| x),
+            df: Rc::new(|_| 1.0),
+            d2f: None,
+        };
+        assert!(matches!(
+            matrix_function_sym_batched(s, 2, custom),
+            Err(SpectralError::InvalidArgument { .. })
+        ));
+    }
+}
