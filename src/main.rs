@@ -26,6 +26,10 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also write a report (report.md, report.json) and an SVG plot of gradient error
+        /// vs eigenvalue gap, matgrad against the eigh-composition route, into this directory.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// Gradient of ⟨Ḡ, f(X₁, …)⟩ = sum(Ḡ ∘ f(X₁, …)) with respect to each input, written in
     /// input order (one --output per --input). Arrays are 2-D .npy, float64 or complex128.
@@ -73,7 +77,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { op, json } => cli::check::run(op.as_deref(), json),
+        Command::Check { op, json, out } => cli::check::run(op.as_deref(), json, out.as_deref()),
         Command::Ops { json } => cli::ops::run(json),
         Command::Vjp {
             op,

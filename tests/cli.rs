@@ -394,3 +394,35 @@ fn json_outputs_parse() {
     assert_eq!(v["ops"][0]["op"], "logm_sym");
     assert!(v["ops"][0]["dot_product_error"].as_f64().unwrap() < 1e-12);
 }
+
+#[test]
+fn check_out_writes_report_and_plot() {
+    let d = Dir::new();
+    let dir = d.p("report");
+    matgrad()
+        .args(["check", "--op", "logm_sym", "--out"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.join("gap_error.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("K-matrix"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let sweep = v["gap_sweep"].as_array().unwrap();
+    // matgrad stays at rounding level at every gap, ties included
+    assert!(sweep.iter().all(|r| r["matgrad"].as_f64().unwrap() < 1e-13));
+    // the eigh-composition route is wrong at an exact tie of a diagonal matrix
+    let tie = sweep
+        .iter()
+        .find(|r| r["diagonal"] == true && r["gap"] == 0.0)
+        .unwrap();
+    assert!(tie["kmatrix"].as_f64().unwrap() > 1e-2);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("matgrad-tmp")),
+        "{names:?}"
+    );
+}

@@ -60,7 +60,7 @@ fn run_op(op: &OpEntry) -> OpSummary {
 }
 
 /// Runs the sweep; returns the process exit code.
-pub fn run(only: Option<&str>, as_json: bool) -> i32 {
+pub fn run(only: Option<&str>, as_json: bool, out: Option<&std::path::Path>) -> i32 {
     let ops = registry();
     let selected: Vec<&OpEntry> = ops
         .iter()
@@ -119,5 +119,62 @@ pub fn run(only: Option<&str>, as_json: bool) -> i32 {
             if failed { "FAILURES above" } else { "all pass" }
         );
     }
+    if let Some(dir) = out {
+        if let Err(e) = write_report(dir, &summaries) {
+            eprintln!("matgrad check: error: {}: {e}", dir.display());
+            return 1;
+        }
+    }
     i32::from(failed)
+}
+
+fn put(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("matgrad-tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_report(dir: &std::path::Path, summaries: &[OpSummary]) -> Result<(), String> {
+    use super::gap_report::{plot, sweep};
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let rows = sweep()?;
+    let svg = dir.join("gap_error.svg");
+    let tmp = dir.join("gap_error.svg.matgrad-tmp");
+    plot(&rows, &tmp)?;
+    std::fs::rename(&tmp, &svg).map_err(|e| e.to_string())?;
+    let mut md = String::from("# matgrad check report\n\n| op | cases | vjp vs FD | JVP·VJP dot | second order | verdict |\n|---|---|---|---|---|---|\n");
+    for s in summaries {
+        md += &format!(
+            "| {} | {} | {:.2e} | {:.2e} | {:.2e} | {} |\n",
+            s.name,
+            s.cases,
+            s.vjp_fd,
+            s.dot,
+            s.second,
+            if s.failures.is_empty() {
+                "pass"
+            } else {
+                "FAIL"
+            }
+        );
+    }
+    md += "\n## Gradient error vs eigenvalue gap (gap_error.svg)\n\nA = Q diag(3, 3+g, 5) Qᵀ (rotated) or diag(3, 3+g, 5) (diagonal: an exact tie at g = 0), loss ⟨Ḡ, log A⟩; relative error against the closed form at the exact spectrum.\n\n| A | gap g | matgrad logm_sym | eigh composition (K-matrix) |\n|---|---|---|---|\n";
+    for r in &rows {
+        md += &format!(
+            "| {} | {:.0e} | {:.1e} | {:.1e} |\n",
+            if r.diagonal { "diagonal" } else { "rotated" },
+            r.gap,
+            r.matgrad,
+            r.kmatrix
+        );
+    }
+    put(&dir.join("report.md"), md.as_bytes())?;
+    let gap_rows: Vec<_> = rows.iter().map(|r| json!({ "gap": r.gap, "diagonal": r.diagonal, "matgrad": r.matgrad, "kmatrix": if r.kmatrix.is_finite() { json!(r.kmatrix) } else { json!(null) } })).collect();
+    let ops: Vec<_> = summaries.iter().map(|s| json!({ "op": s.name, "cases": s.cases, "vjp_fd_error": s.vjp_fd, "dot_product_error": s.dot, "second_order_error": s.second, "passed": s.failures.is_empty() })).collect();
+    put(
+        &dir.join("report.json"),
+        json!({ "ops": ops, "gap_sweep": gap_rows })
+            .to_string()
+            .as_bytes(),
+    )
 }

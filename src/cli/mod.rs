@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod gap_report;
 pub mod npy;
 pub mod ops;
 pub mod registry;
