@@ -66,6 +66,26 @@ enum Command {
         #[arg(long = "param")]
         params: Vec<String>,
     },
+    /// Run an experiment on the embedded images (see --list).
+    Train {
+        /// The experiment.
+        name: Option<String>,
+        /// List the registered experiments.
+        #[arg(long)]
+        list: bool,
+        /// Seed for all randomness.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Small configuration (≤ 30 s; what CI runs).
+        #[arg(long)]
+        quick: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Write the result table into this directory.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// List every registered op with its arity and exact semantics.
     Ops {
         /// Machine-readable output.
@@ -79,6 +99,21 @@ fn main() {
     let code = match cli.command {
         Command::Check { op, json, out } => cli::check::run(op.as_deref(), json, out.as_deref()),
         Command::Ops { json } => cli::ops::run(json),
+        Command::Train {
+            name,
+            list,
+            seed,
+            quick,
+            json,
+            out,
+        } => {
+            let opts = cli::train::TrainOptions {
+                seed,
+                quick,
+                progress: !json,
+            };
+            cli::train::run(name.as_deref(), list, &opts, json, out.as_deref())
+        }
         Command::Vjp {
             op,
             inputs,

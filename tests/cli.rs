@@ -426,3 +426,31 @@ fn check_out_writes_report_and_plot() {
         "{names:?}"
     );
 }
+
+#[test]
+fn train_list_and_quick_run() {
+    let out = matgrad().args(["train", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("o2p-texture"));
+    let out = matgrad()
+        .args(["train", "o2p-texture", "--quick", "--json", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["seed"], 3);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let acc = r["test accuracy"].as_f64().unwrap();
+        // three classes: chance is 1/3; the learned models must do clearly better
+        assert!(acc > 0.5 && acc <= 1.0, "{r}");
+    }
+    let out = matgrad().args(["train", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown experiment"));
+}

@@ -6,3 +6,4 @@ pub mod gap_report;
 pub mod npy;
 pub mod ops;
 pub mod registry;
+pub mod train;

@@ -1,0 +1,139 @@
+//! `matgrad train NAME`: the experiments, one per seed paper, on the embedded data.
+//!
+//! Conventions every experiment shares: `--seed` (all randomness), `--quick` (≤ 30 s, what
+//! CI runs), `--json` (one JSON object on stdout), `--out DIR` (tables and SVG plots,
+//! written atomically), a progress bar on stderr. `matgrad train --list` lists them.
+
+use std::path::Path;
+
+pub mod data;
+pub mod o2p_texture;
+
+/// What an experiment returns: a table (rows of named numbers) and a verdict line.
+pub struct Outcome {
+    /// Column names.
+    pub columns: Vec<&'static str>,
+    /// Rows: a label and one number per column.
+    pub rows: Vec<(String, Vec<f64>)>,
+    /// One honest sentence about what the numbers show.
+    pub summary: String,
+}
+
+/// Options shared by every experiment.
+pub struct TrainOptions {
+    /// Seed for all randomness.
+    pub seed: u64,
+    /// Small configuration (≤ 30 s).
+    pub quick: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// A registered experiment.
+pub struct Experiment {
+    /// Name on the command line.
+    pub name: &'static str,
+    /// The paper it reproduces, in small.
+    pub paper: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Runs it.
+    pub run: fn(&TrainOptions) -> Result<Outcome, String>,
+}
+
+/// Every registered experiment.
+pub fn experiments() -> Vec<Experiment> {
+    vec![Experiment {
+        name: "o2p-texture",
+        paper: "Ionescu, Vantzos, Sminchisescu, Matrix backpropagation (ICCV 2015): DeepO2P",
+        description: "texture classification (brick / grass / gravel patches): learned linear features → log-covariance pooling (logm_sym, trained end to end through its adjoint) → softmax, against the same network with average pooling",
+        run: o2p_texture::run,
+    }]
+}
+
+fn table(o: &Outcome) -> String {
+    let mut s = format!(
+        "| run | {} |\n|---|{}\n",
+        o.columns.join(" | "),
+        "---|".repeat(o.columns.len())
+    );
+    for (label, vals) in &o.rows {
+        let cells: Vec<String> = vals.iter().map(|v| format!("{v:.4}")).collect();
+        s += &format!("| {label} | {} |\n", cells.join(" | "));
+    }
+    s
+}
+
+/// Runs `matgrad train`; returns the exit code.
+pub fn run(
+    name: Option<&str>,
+    list: bool,
+    opts: &TrainOptions,
+    as_json: bool,
+    out: Option<&Path>,
+) -> i32 {
+    let exps = experiments();
+    if list || name.is_none() {
+        for e in &exps {
+            println!("{:<14} {}\n{:<14} ({})", e.name, e.description, "", e.paper);
+        }
+        return if list { 0 } else { 2 };
+    }
+    let name = name.unwrap_or_default();
+    let Some(e) = exps.iter().find(|e| e.name == name) else {
+        let names: Vec<&str> = exps.iter().map(|e| e.name).collect();
+        eprintln!(
+            "matgrad train: unknown experiment {name:?}; registered: {}",
+            names.join(", ")
+        );
+        return 2;
+    };
+    let outcome = match (e.run)(opts) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("matgrad train {name}: error: {msg}");
+            return 1;
+        }
+    };
+    let md = format!(
+        "# {name} (seed {}, {})\n\n{}\n{}\n",
+        opts.seed,
+        if opts.quick { "quick" } else { "full" },
+        table(&outcome),
+        outcome.summary
+    );
+    if as_json {
+        let rows: Vec<_> = outcome
+            .rows
+            .iter()
+            .map(|(l, v)| {
+                let mut m = serde_json::Map::new();
+                m.insert("run".into(), serde_json::json!(l));
+                for (c, x) in outcome.columns.iter().zip(v) {
+                    m.insert((*c).into(), serde_json::json!(x));
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "experiment": name, "seed": opts.seed, "quick": opts.quick, "rows": rows, "summary": outcome.summary })
+        );
+    } else {
+        print!("{md}");
+    }
+    if let Some(dir) = out {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join(format!("{name}.md"));
+            let tmp = dir.join(format!(".{name}.md.matgrad-tmp"));
+            std::fs::write(&tmp, &md)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(err) = write() {
+            eprintln!("matgrad train {name}: error: {}: {err}", dir.display());
+            return 1;
+        }
+    }
+    0
+}
