@@ -99,13 +99,64 @@ struct VarId {
     out: u32,
 }
 
+/// Input handles of a recorded node, inline for the common case of ≤ 3 inputs (saves an
+/// allocation per op).
+enum Inputs {
+    Few { n: u8, ids: [VarId; 3] },
+    Many(Box<[VarId]>),
+}
+
+impl Inputs {
+    fn new(vars: &[Var<'_>]) -> Self {
+        if vars.len() <= 3 {
+            let mut ids = [VarId { node: 0, out: 0 }; 3];
+            for (slot, v) in ids.iter_mut().zip(vars) {
+                *slot = v.id;
+            }
+            Inputs::Few {
+                n: vars.len() as u8,
+                ids,
+            }
+        } else {
+            Inputs::Many(vars.iter().map(|v| v.id).collect())
+        }
+    }
+    fn as_slice(&self) -> &[VarId] {
+        match self {
+            Inputs::Few { n, ids } => &ids[..*n as usize],
+            Inputs::Many(b) => b,
+        }
+    }
+}
+
+/// Output values of a node, inline for the common single-output case.
+enum Outputs {
+    One(Rc<Value>),
+    Many(Box<[Rc<Value>]>),
+}
+
+impl Outputs {
+    fn len(&self) -> usize {
+        match self {
+            Outputs::One(_) => 1,
+            Outputs::Many(v) => v.len(),
+        }
+    }
+    fn get(&self, i: usize) -> &Rc<Value> {
+        match self {
+            Outputs::One(v) => v,
+            Outputs::Many(v) => &v[i],
+        }
+    }
+}
+
 struct Record {
     op: Rc<dyn Op>,
-    inputs: Box<[VarId]>,
+    inputs: Inputs,
 }
 
 struct Node {
-    outputs: Vec<Rc<Value>>,
+    outputs: Outputs,
     first_slot: usize,
     requires_grad: bool,
     record: Option<Record>,
@@ -213,7 +264,7 @@ impl Tape {
         self.len() == 0
     }
 
-    fn push(&self, outputs: Vec<Rc<Value>>, requires_grad: bool, record: Option<Record>) -> u32 {
+    fn push(&self, outputs: Outputs, requires_grad: bool, record: Option<Record>) -> u32 {
         let mut inner = self.inner.borrow_mut();
         let first_slot = inner.slots;
         inner.slots += outputs.len();
@@ -231,7 +282,7 @@ impl Tape {
     pub fn leaf(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
         validate_value("leaf", &value)?;
-        let node = self.push(vec![Rc::new(value)], true, None);
+        let node = self.push(Outputs::One(Rc::new(value)), true, None);
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -246,7 +297,7 @@ impl Tape {
     }
 
     pub(crate) fn constant_unchecked(&self, value: Value) -> Var<'_> {
-        let node = self.push(vec![Rc::new(value)], false, None);
+        let node = self.push(Outputs::One(Rc::new(value)), false, None);
         Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -267,14 +318,35 @@ impl Tape {
         inputs: &[Var<'t>],
         outputs: Vec<Value>,
     ) -> Result<Vec<Var<'t>>> {
+        let n_out = outputs.len();
+        let outputs = if n_out == 1 {
+            Outputs::One(Rc::new(outputs.into_iter().next().expect("one output")))
+        } else {
+            Outputs::Many(outputs.into_iter().map(Rc::new).collect())
+        };
+        let node = self.record_impl(op, inputs, outputs)?;
+        Ok((0..n_out as u32)
+            .map(|out| Var {
+                tape: self,
+                id: VarId { node, out },
+            })
+            .collect())
+    }
+
+    fn record_impl<'t>(
+        &'t self,
+        op: Rc<dyn Op>,
+        inputs: &[Var<'t>],
+        outputs: Outputs,
+    ) -> Result<u32> {
         let name = op.name();
         for v in inputs {
             if !std::ptr::eq(v.tape, self) {
                 return Err(EngineError::ForeignVar { op: name });
             }
         }
-        for v in &outputs {
-            if !v.is_finite() {
+        for i in 0..outputs.len() {
+            if !outputs.get(i).is_finite() {
                 return Err(EngineError::NonFinite {
                     op: name,
                     place: "in the output",
@@ -282,8 +354,6 @@ impl Tape {
                 });
             }
         }
-        let n_out = outputs.len();
-        let outputs: Vec<Rc<Value>> = outputs.into_iter().map(Rc::new).collect();
         let (requires_grad, record) = {
             let inner = self.inner.borrow();
             let rg = inner.recording
@@ -292,17 +362,11 @@ impl Tape {
                     .any(|v| inner.nodes[v.id.node as usize].requires_grad);
             let rec = rg.then(|| Record {
                 op,
-                inputs: inputs.iter().map(|v| v.id).collect(),
+                inputs: Inputs::new(inputs),
             });
             (rg, rec)
         };
-        let node = self.push(outputs, requires_grad, record);
-        Ok((0..n_out as u32)
-            .map(|out| Var {
-                tape: self,
-                id: VarId { node, out },
-            })
-            .collect())
+        Ok(self.push(outputs, requires_grad, record))
     }
 
     /// Like [`Tape::record`] for a single-output op.
@@ -312,7 +376,11 @@ impl Tape {
         inputs: &[Var<'t>],
         output: Value,
     ) -> Result<Var<'t>> {
-        Ok(self.record(op, inputs, vec![output])?[0])
+        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)))?;
+        Ok(Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        })
     }
 
     fn set_recording(&self, on: bool) -> bool {
@@ -388,11 +456,17 @@ impl Tape {
                 needs.clear();
                 needs.extend(
                     rec.inputs
+                        .as_slice()
                         .iter()
                         .map(|i| inner.nodes[i.node as usize].requires_grad),
                 );
                 in_vars.clear();
-                in_vars.extend(rec.inputs.iter().map(|&id| Var { tape: self, id }));
+                in_vars.extend(
+                    rec.inputs
+                        .as_slice()
+                        .iter()
+                        .map(|&id| Var { tape: self, id }),
+                );
                 (rec.op.clone(), first_slot, n_out)
             };
             cts.clear();
@@ -640,7 +714,7 @@ impl Tape {
                 let Some(rec) = &nd.record else { continue };
                 (
                     rec.op.clone(),
-                    rec.inputs.clone(),
+                    rec.inputs.as_slice().to_vec(),
                     nd.first_slot,
                     nd.outputs.len(),
                 )
@@ -829,7 +903,10 @@ impl Tape {
 
 impl<'t> Var<'t> {
     pub(crate) fn rc(&self) -> Rc<Value> {
-        self.tape.inner.borrow().nodes[self.id.node as usize].outputs[self.id.out as usize].clone()
+        self.tape.inner.borrow().nodes[self.id.node as usize]
+            .outputs
+            .get(self.id.out as usize)
+            .clone()
     }
 
     /// The tape this handle points into.

@@ -136,7 +136,7 @@ impl<'t> Var<'t> {
         same_shape("add", &a, &b)?;
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p + q),
             EngineError::DTypeMismatch { op: "add", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(Rc::new(Add), &[self, other], out)
+        tape.record1(shared_op!(Add), &[self, other], out)
     }
 
     /// Entrywise difference `self − other`.
@@ -150,7 +150,7 @@ impl<'t> Var<'t> {
         same_dtype("sub", &a, &b)?;
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p - q),
             EngineError::DTypeMismatch { op: "sub", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(Rc::new(Sub), &[self, other], out)
+        tape.record1(shared_op!(Sub), &[self, other], out)
     }
 
     /// Negation `−self`.
@@ -160,7 +160,7 @@ impl<'t> Var<'t> {
     pub fn neg(self) -> Result<Var<'t>> {
         let a = self.rc();
         let out = map_value!(&*a, x => ew1(x, |p| -p));
-        self.tape().record1(Rc::new(Neg), &[self], out)
+        self.tape().record1(shared_op!(Neg), &[self], out)
     }
 
     /// `c · self` for a real constant `c`.
@@ -222,7 +222,7 @@ impl<'t> Var<'t> {
         }
         let a = self.rc();
         let out = map_value!(&*a, x => shift_mat(x, c, false));
-        self.tape().record1(Rc::new(Shift), &[self], out)
+        self.tape().record1(shared_op!(Shift), &[self], out)
     }
 
     /// `self + c I` for a square `self` and a real constant `c`.
@@ -239,7 +239,7 @@ impl<'t> Var<'t> {
         let a = self.rc();
         square("add_identity", &a)?;
         let out = map_value!(&*a, x => shift_mat(x, c, true));
-        self.tape().record1(Rc::new(Shift), &[self], out)
+        self.tape().record1(shared_op!(Shift), &[self], out)
     }
 }
 

@@ -382,7 +382,7 @@ impl<'t> Var<'t> {
         same_shape("mul", &a, &b)?;
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p * q),
             EngineError::DTypeMismatch { op: "mul", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(Rc::new(Mul), &[self, other], out)
+        tape.record1(shared_op!(Mul), &[self, other], out)
     }
 
     /// Entrywise quotient `self ⊘ other`.
@@ -409,7 +409,7 @@ impl<'t> Var<'t> {
         }
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p / q),
             EngineError::DTypeMismatch { op: "div", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(Rc::new(Div), &[self, other], out)
+        tape.record1(shared_op!(Div), &[self, other], out)
     }
 }
 

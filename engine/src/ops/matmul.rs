@@ -187,7 +187,25 @@ impl<'t> Var<'t> {
             }
             _ => unreachable!("dtypes checked above"),
         };
-        tape.record1(Rc::new(MatMul { fa, fb }), &[self, other], out)
+        let op: Rc<dyn Op> = match (fa, fb) {
+            (Form::Plain, Form::Plain) => shared_op!(MatMul {
+                fa: Form::Plain,
+                fb: Form::Plain
+            }),
+            (Form::Adjoint, Form::Plain) => shared_op!(MatMul {
+                fa: Form::Adjoint,
+                fb: Form::Plain
+            }),
+            (Form::Plain, Form::Adjoint) => shared_op!(MatMul {
+                fa: Form::Plain,
+                fb: Form::Adjoint
+            }),
+            (Form::Adjoint, Form::Adjoint) => shared_op!(MatMul {
+                fa: Form::Adjoint,
+                fb: Form::Adjoint
+            }),
+        };
+        tape.record1(op, &[self, other], out)
     }
 
     /// `s · self` where `s` is a 1×1 Var of the same dtype (a learned or computed scalar).

@@ -15,6 +15,15 @@ use crate::error::{EngineError, Result};
 use crate::tape::{Tape, Var};
 use crate::value::{DType, Scalar, Value};
 
+/// A per-thread shared `Rc<dyn Op>` for an op without per-node state, so that recording
+/// it allocates nothing for the op itself.
+macro_rules! shared_op {
+    ($e:expr) => {{
+        thread_local! { static OP: std::rc::Rc<dyn $crate::Op> = std::rc::Rc::new($e); }
+        OP.with(|o| o.clone())
+    }};
+}
+
 pub mod arith;
 pub mod cholesky;
 pub mod complex;

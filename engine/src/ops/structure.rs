@@ -317,7 +317,7 @@ impl<'t> Var<'t> {
     pub fn transpose(self) -> Result<Var<'t>> {
         let a = self.rc();
         let out = map_value!(&*a, x => x.transpose().to_owned());
-        self.tape().record1(Rc::new(Transpose), &[self], out)
+        self.tape().record1(shared_op!(Transpose), &[self], out)
     }
 
     /// Adjoint (conjugate transpose) `selfᴴ`; the transpose for real matrices.
@@ -330,7 +330,7 @@ impl<'t> Var<'t> {
             Value::Real(x) => Value::Real(x.transpose().to_owned()),
             Value::Complex(x) => Value::Complex(x.adjoint().to_owned()),
         };
-        self.tape().record1(Rc::new(Adjoint), &[self], out)
+        self.tape().record1(shared_op!(Adjoint), &[self], out)
     }
 
     /// Entrywise complex conjugate (the identity for real matrices).
