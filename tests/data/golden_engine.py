@@ -48,6 +48,18 @@ def kron(a, b):
     return jnp.kron(a, b)
 
 
+def o2p(f, eps):
+    c = f.T @ f / f.shape[0] + eps * jnp.eye(f.shape[1])
+    lam, u = jnp.linalg.eigh(0.5 * (c + c.T))
+    return (u * jnp.log(lam)) @ u.T
+
+
+def ncut(f):
+    d = f @ (f.T @ jnp.ones((f.shape[0], 1)))
+    z = f / jnp.sqrt(d)
+    return z @ jnp.linalg.solve(z.T @ z, z.T)
+
+
 def softplus(x):
     return jnp.logaddexp(x, 0.0)
 
@@ -103,6 +115,19 @@ CASES = [
     ("cholesky_sym", lambda a: jnp.linalg.cholesky(sym(a)), [spd(4)]),
     ("kron", kron, [real(2, 3), real(3, 2)]),
     ("kron_complex", kron, [cplx(2, 2), cplx(2, 1)]),
+    ("neg", lambda a: -a, [real(2, 3)]),
+    ("add_scalar", lambda a: a + 0.5, [real(2, 3)]),
+    ("mul_scalar", lambda a, s: s * a, [real(2, 3), real(1, 1)]),
+    ("mul_scalar_complex", lambda a, s: s * a, [cplx(2, 2), cplx(1, 1)]),
+    ("scale_complex", lambda a: (0.3 - 1.2j) * a, [cplx(2, 2)]),
+    ("to_complex", lambda a: a.astype(jnp.complex128), [real(2, 3)]),
+    ("broadcast_row", lambda a: jnp.broadcast_to(a, (3, a.shape[1])), [real(1, 4)]),
+    ("embed", lambda a: jnp.zeros((4, 5)).at[1:3, 2:5].set(a), [real(2, 3)]),
+    ("diag_embed", lambda a: jnp.zeros((3, 4)).at[jnp.arange(3), jnp.arange(3)].set(a[:, 0]), [real(3, 1)]),
+    ("tril_scaled", lambda a: jnp.tril(a) - 0.5 * jnp.diag(jnp.diag(a)), [real(4, 4)]),
+    ("logdet_spd_sym", lambda a: jnp.linalg.slogdet(sym(a))[1].reshape(1, 1), [spd(4)]),
+    ("o2p", lambda f: o2p(f, 1e-2), [real(30, 3)]),
+    ("ncut_projector", ncut, [positive(7, 3)]),
 ]
 
 
