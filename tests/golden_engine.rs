@@ -1,38 +1,16 @@
 //! Engine ops against golden values from JAX (float64). The numbers and the script that
 //! produced them are in `tests/data/golden_engine.{json,py}`; Python is not needed here.
 
-use faer::Mat;
 use matgrad::engine::{Axis, Result, Tape, Value, Var, C64};
 use serde_json::Value as Json;
+
+mod common;
+use common::decode;
 
 /// Golden values come from a different implementation of the same formulas (LAPACK/XLA vs
 /// faer), so agreement is limited by the conditioning of each op times rounding: for the
 /// well-conditioned inputs of the script, 1e-12 relative to max(1, max|expected|).
 const GOLDEN_RTOL: f64 = 1e-12;
-
-fn decode(j: &Json) -> Value {
-    let rows = |k: &str| -> Option<Vec<Vec<f64>>> {
-        j.get(k).map(|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    r.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap())
-                        .collect()
-                })
-                .collect()
-        })
-    };
-    let re = rows("re").unwrap();
-    let (m, n) = (re.len(), re[0].len());
-    match rows("im") {
-        None => Value::Real(Mat::from_fn(m, n, |i, k| re[i][k])),
-        Some(im) => Value::Complex(Mat::from_fn(m, n, |i, k| C64::new(re[i][k], im[i][k]))),
-    }
-}
 
 fn apply<'t>(name: &str, x: &[Var<'t>]) -> Result<Var<'t>> {
     let base = if name == "to_complex" {

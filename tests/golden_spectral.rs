@@ -3,12 +3,15 @@
 //! distinct spectra. Data and script: `tests/data/golden_spectral.{json,py}`.
 
 use faer::Mat;
-use matgrad::engine::{EngineError, Result, Tape, Value, Var, C64};
+use matgrad::engine::{EngineError, Result, Tape, Value, Var};
 use matgrad::spectral::{
     eig, eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svd,
     svdvals, Which,
 };
 use serde_json::Value as Json;
+
+mod common;
+use common::decode;
 
 /// The references are exact to ~1e-30; matgrad's answer carries the eigensolver's backward
 /// error (a few n·ε·‖A‖) times the conditioning of f at the spectrum (≤ 10 for these
@@ -16,30 +19,6 @@ use serde_json::Value as Json;
 /// in a rule (a wrong term shows up at 1e-2 or more, an unguarded divided difference at
 /// a 1e-12 gap at ≈1e-4).
 const GOLDEN_RTOL: f64 = 1e-12;
-
-fn decode(j: &Json) -> Value {
-    let rows = |k: &str| -> Option<Vec<Vec<f64>>> {
-        j.get(k).map(|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    r.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap())
-                        .collect()
-                })
-                .collect()
-        })
-    };
-    let re = rows("re").unwrap();
-    let (m, n) = (re.len(), re[0].len());
-    match rows("im") {
-        None => Value::Real(Mat::from_fn(m, n, |i, k| re[i][k])),
-        Some(im) => Value::Complex(Mat::from_fn(m, n, |i, k| C64::new(re[i][k], im[i][k]))),
-    }
-}
 
 fn apply<'t>(op: &str, params: &Json, raw: bool, a: Var<'t>) -> Result<Var<'t>> {
     let e = |x: matgrad::spectral::SpectralError| x.into_engine("golden");

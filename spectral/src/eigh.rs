@@ -60,6 +60,28 @@ pub struct EighOptions {
     pub invariance_rtol: f64,
 }
 
+impl EighOptions {
+    /// Checks that the tolerances are finite and nonnegative and ε (if any) positive.
+    ///
+    /// # Errors
+    /// [`SpectralError::InvalidArgument`] naming `op`.
+    pub fn validate(&self, op: &'static str) -> Result<()> {
+        let bad = |x: f64| !(x.is_finite() && x >= 0.0);
+        if bad(self.gap_rtol)
+            || bad(self.invariance_rtol)
+            || matches!(self.policy, DegeneracyPolicy::Broaden(e) if bad(e) || e == 0.0)
+        {
+            return Err(SpectralError::InvalidArgument {
+                op,
+                message: format!(
+                    "tolerances and ε must be finite and nonnegative (ε > 0), got {self:?}"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for EighOptions {
     fn default() -> Self {
         EighOptions {
@@ -424,18 +446,7 @@ pub fn eigh_with(a: Var<'_>, opts: EighOptions) -> Result<(Var<'_>, Var<'_>)> {
 }
 
 fn eigh_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
-    let bad = |x: f64| !(x.is_finite() && x >= 0.0);
-    if bad(opts.gap_rtol)
-        || bad(opts.invariance_rtol)
-        || matches!(opts.policy, DegeneracyPolicy::Broaden(e) if bad(e) || e == 0.0)
-    {
-        return Err(SpectralError::InvalidArgument {
-            op: OP,
-            message: format!(
-                "tolerances and ε must be finite and nonnegative (ε > 0), got {opts:?}"
-            ),
-        });
-    }
+    opts.validate(OP)?;
     let eig = a.with_value(|v| decompose(OP, v))?;
     let n = eig.lambda.len();
     let lam = Value::Real(faer::Mat::from_fn(n, 1, |i, _| eig.lambda[i]));

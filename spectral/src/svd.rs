@@ -347,18 +347,7 @@ fn svd_impl(
     opts: EighOptions,
     values_only: bool,
 ) -> Result<(Var<'_>, Var<'_>, Var<'_>)> {
-    let bad = |x: f64| !(x.is_finite() && x >= 0.0);
-    if bad(opts.gap_rtol)
-        || bad(opts.invariance_rtol)
-        || matches!(opts.policy, DegeneracyPolicy::Broaden(e) if bad(e) || e == 0.0)
-    {
-        return Err(SpectralError::InvalidArgument {
-            op: OP,
-            message: format!(
-                "tolerances and ε must be finite and nonnegative (ε > 0), got {opts:?}"
-            ),
-        });
-    }
+    opts.validate(OP)?;
     let (outs, s, shape) = a.with_value(|v| -> Result<_> {
         let shape = v.shape();
         Ok(match v {
