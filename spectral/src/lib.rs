@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod batched;
+mod complement;
 pub mod daleckii_krein;
 mod degeneracy;
 pub mod divided;
@@ -34,6 +35,7 @@ mod svd;
 pub mod sym_eig;
 
 pub use batched::matrix_function_sym_batched;
+pub use complement::orthogonal_complement;
 pub use divided::{DividedDifferences, Indicator, SymFn};
 pub use eig::{eig, eigvals, EIG_GAP_RTOL};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
@@ -41,4 +43,4 @@ pub use error::{Result, SpectralError};
 pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};
 pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
 pub use projector::{eigh_projector, Which};
-pub use svd::{svd, svd_with, svdvals};
+pub use svd::{svd, svd_full, svd_with, svdvals};

@@ -16,8 +16,10 @@
 //! vectors of a non-square matrix (the `S⁻¹` terms) is an error; `svdvals` at a zero
 //! singular value returns `U diag(S̄) Vᴴ` (PyTorch's choice; |x| has no derivative at 0).
 //!
-//! Only the thin form is provided: the extra columns of a full U or V span the null space,
-//! where any orthonormal basis is valid, so no loss that reads them has a gradient.
+//! [`svd_full`] completes U and V with [`crate::orthogonal_complement`]: the extra columns
+//! span a null space where any orthonormal basis is valid, so a loss may read them only
+//! through basis-invariant quantities (projectors); their cotangent is then folded into
+//! the thin factors (`Ū₁ −= U₂ Ū₂ᴴ U₁`), and a basis-dependent one is an error.
 //! Derivation: docs/math/svd.md.
 
 use std::rc::Rc;
@@ -390,6 +392,32 @@ fn svd_impl(
     Ok((r[0], r[1], r[2]))
 }
 
+/// Full SVD: `U` m×m and `V` n×n (the thin factors completed by
+/// [`crate::orthogonal_complement`]), S as in [`svd`]. The extra columns are defined only
+/// up to a rotation, so a loss may depend on them only through a basis-invariant quantity
+/// (a projector such as `U₂U₂ᴴ`); other cotangents on them are a
+/// [`SpectralError::BasisDependent`] error in the backward pass.
+///
+/// # Errors
+/// As [`svd`].
+pub fn svd_full(a: Var<'_>) -> Result<(Var<'_>, Var<'_>, Var<'_>)> {
+    let (u1, s, v1) = svd(a)?;
+    Ok((complete(u1)?, s, complete(v1)?))
+}
+
+/// `[X, complement(X)]` when X has fewer columns than rows.
+fn complete(x: Var<'_>) -> Result<Var<'_>> {
+    let (r, c) = x.shape();
+    if c < r {
+        Ok(Var::hcat(&[
+            x,
+            crate::complement::orthogonal_complement(x)?,
+        ])?)
+    } else {
+        Ok(x)
+    }
+}
+
 /// Singular values (descending, min(m,n)×1). The gradient `U diag(S̄) Vᴴ` is exact at
 /// repeated singular values when the loss weighs them equally.
 ///
@@ -483,6 +511,64 @@ mod tests {
         )
         .unwrap();
         assert!(r.passed, "{r}");
+    }
+
+    #[test]
+    fn full_svd_forward_and_invariant_losses() {
+        let t = Tape::new();
+        for a in [real_matrix(5, 2, 1), complex_matrix(2, 4, 2)] {
+            let (m, n) = a.shape();
+            let x = t.constant(a.clone()).unwrap();
+            let (u, s, v) = svd_full(x).unwrap();
+            assert_eq!((u.shape(), v.shape()), ((m, m), (n, n)));
+            let uu = u
+                .matmul_forms(Form::Adjoint, u, Form::Plain)
+                .unwrap()
+                .value();
+            assert!(uu.rel_diff(&Value::identity(uu.dtype(), m)).unwrap() < 1e-14);
+            let k = m.min(n);
+            let r = u
+                .slice(0..m, 0..k)
+                .unwrap()
+                .matmul(like(s, u.dtype()).unwrap().diag_embed(k, k).unwrap())
+                .unwrap();
+            let r = r
+                .matmul_forms(Form::Plain, v.slice(0..n, 0..k).unwrap(), Form::Adjoint)
+                .unwrap();
+            assert!(r.value().rel_diff(&a).unwrap() < 1e-13);
+            // a loss through the projector onto the extra columns: ⟨B, U₂U₂ᴴ⟩ + Σ S
+            let b = if a.dtype() == DType::F64 {
+                real_matrix(m, m, 3)
+            } else {
+                complex_matrix(m, m, 3)
+            };
+            if m > k {
+                assert_rules(
+                    "svd_full complement projector",
+                    move |t, x| {
+                        let (u, s, _) = svd_full(x[0]).map_err(e)?;
+                        let u2 = u.slice(0..m, k..m)?;
+                        let p = u2.matmul_forms(Form::Plain, u2, Form::Adjoint)?;
+                        p.dot_real(t.constant(b.clone())?)?.add(s.sum(Axis::All)?)
+                    },
+                    std::slice::from_ref(&a),
+                );
+            }
+        }
+        // a loss that reads one extra column is basis-dependent
+        let x = t.leaf(real_matrix(4, 2, 5)).unwrap();
+        let (u, _, _) = svd_full(x).unwrap();
+        let y = u
+            .slice(0..4, 3..4)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axis::All)
+            .unwrap();
+        match t.grad(y, &[x]) {
+            Err(EngineError::Op { message, .. }) => assert!(message.contains("basis"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
