@@ -10,9 +10,12 @@
 //!   and the real part when A is real.
 //!
 //! Gauge: a loss that depends on the phases of the eigenvectors has `Im(VᴴV̄)ᵢᵢ ≠ 0` and is
-//! an error (`PhaseDependent`), as in PyTorch. Repeated eigenvalues with a cotangent on V,
-//! and defective matrices (V singular), are errors: the derivative of the eigenvectors is
-//! not defined there (only `DegeneracyPolicy::Error` is implemented for `eig`).
+//! an error (`PhaseDependent`), as in PyTorch. Repeated eigenvalues follow
+//! [`DegeneracyPolicy`] through [`eig_with`]: `Error` (default); `WellDefinedPart`, which
+//! checks that the numerator of every tied pair vanishes (the cotangent has no component
+//! along a change of basis inside the eigenspace) and drops those 0/0 terms; `Broaden(ε)`.
+//! Eigenvalues alone are exact at a tie when the loss weighs the tied values equally.
+//! Defective matrices (V singular) are an error from the solve.
 //! Derivation: docs/math/eig.md.
 
 use std::rc::Rc;
@@ -20,6 +23,7 @@ use std::rc::Rc;
 use faer::Mat;
 use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Value, Var, C64};
 
+use crate::eigh::{DegeneracyPolicy, EighOptions};
 use crate::error::{Result, SpectralError};
 
 const OP: &str = "eig";
@@ -31,33 +35,69 @@ struct Eig {
     lambda: Vec<C64>,
     real_input: bool,
     values_only: bool,
+    opts: EighOptions,
 }
 
 impl Eig {
     fn tol(&self) -> f64 {
-        EIG_GAP_RTOL
+        self.opts.gap_rtol
             * self
                 .lambda
                 .iter()
                 .fold(f64::MIN_POSITIVE, |m, z| m.max(z.norm()))
     }
 
-    fn check_distinct(&self) -> EResult<()> {
+    /// Pairs (i < j) of eigenvalues closer than the tolerance.
+    fn tied_pairs(&self) -> Vec<(usize, usize)> {
         let n = self.lambda.len();
+        let mut pairs = Vec::new();
         for j in 0..n {
             for i in 0..j {
-                let gap = (self.lambda[i] - self.lambda[j]).norm();
-                if gap <= self.tol() {
-                    return Err(SpectralError::Degenerate {
-                        op: OP,
-                        i,
-                        j,
-                        gap,
-                        tol: self.tol(),
-                        hint: "eigenvectors of a repeated eigenvalue of a general matrix have no derivative; use a loss of the eigenvalues only",
-                    }
-                    .into_engine(OP));
+                if (self.lambda[i] - self.lambda[j]).norm() <= self.tol() {
+                    pairs.push((i, j));
                 }
+            }
+        }
+        pairs
+    }
+
+    /// The tied pairs to mask, or the error the Error policy asks for.
+    fn pairs_for_vectors(&self) -> EResult<Vec<(usize, usize)>> {
+        let pairs = self.tied_pairs();
+        if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, pairs.first()) {
+            return Err(SpectralError::Degenerate {
+                op: OP,
+                i,
+                j,
+                gap: (self.lambda[i] - self.lambda[j]).norm(),
+                tol: self.tol(),
+                hint: "use a loss of the eigenvalues only, a loss invariant to the basis of the eigenspace with DegeneracyPolicy::WellDefinedPart, or Broaden(ε)",
+            }
+            .into_engine(OP));
+        }
+        Ok(pairs)
+    }
+
+    /// λ̄ must weigh tied eigenvalues equally (then the loss sees only the spectral
+    /// projector of the eigenspace).
+    fn check_lambda_bar(&self, lb: &Var<'_>) -> EResult<()> {
+        if matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+            return Ok(());
+        }
+        let v = lb.value();
+        let c = v.as_complex().expect("eigenvalue cotangents are complex");
+        let scale = v.max_abs().max(f64::MIN_POSITIVE);
+        for (i, j) in self.tied_pairs() {
+            if (c[(i, 0)] - c[(j, 0)]).norm() > self.opts.invariance_rtol * scale {
+                return Err(SpectralError::Degenerate {
+                    op: OP,
+                    i,
+                    j,
+                    gap: (self.lambda[i] - self.lambda[j]).norm(),
+                    tol: self.tol(),
+                    hint: "eigenvalues are not differentiable at a tie unless the loss weighs the tied eigenvalues equally",
+                }
+                .into_engine(OP));
             }
         }
         Ok(())
@@ -65,31 +105,39 @@ impl Eig {
 
     /// `1/(λⱼ − λᵢ)` (or its conjugate) off the diagonal, 0 on it, built from the λ Var
     /// so that the rules stay differentiable (second order).
-    fn inv_gaps<'t>(&self, lam: Var<'t>, conj: bool) -> EResult<Var<'t>> {
+    fn inv_gaps<'t>(
+        &self,
+        lam: Var<'t>,
+        conj: bool,
+        masked: &[(usize, usize)],
+    ) -> EResult<Var<'t>> {
         let n = self.lambda.len();
         let tape = lam.tape();
         let d = lam
             .transpose()?
             .broadcast_to(n, n)?
             .sub(lam.broadcast_to(n, n)?)?;
-        let eye = tape.constant(Value::identity(DType::C64, n))?;
-        let r = d.add(eye)?.powf(-1.0)?.mul(offdiag_mask(tape, n)?)?;
+        let r = if let DegeneracyPolicy::Broaden(eps) = self.opts.policy {
+            // conj(d) / (|d|² + ε)
+            let dc = d.conj()?;
+            d.mul(dc)?.add_scalar(eps)?.powf(-1.0)?.mul(dc)?
+        } else {
+            let mut mask = Mat::<C64>::identity(n, n);
+            for &(i, j) in masked {
+                mask[(i, j)] = C64::new(1.0, 0.0);
+                mask[(j, i)] = C64::new(1.0, 0.0);
+            }
+            let keep = Mat::from_fn(n, n, |i, j| C64::new(1.0, 0.0) - mask[(i, j)]);
+            d.add(tape.constant(Value::Complex(mask))?)?
+                .powf(-1.0)?
+                .mul(tape.constant(Value::Complex(keep))?)?
+        };
         if conj {
             r.conj()
         } else {
             Ok(r)
         }
     }
-}
-
-fn offdiag_mask<'t>(tape: &'t matgrad_engine::Tape, n: usize) -> EResult<Var<'t>> {
-    tape.constant(Value::Complex(Mat::from_fn(n, n, |i, j| {
-        if i == j {
-            C64::new(0.0, 0.0)
-        } else {
-            C64::new(1.0, 0.0)
-        }
-    })))
 }
 
 impl Op for Eig {
@@ -107,7 +155,7 @@ impl Op for Eig {
         let n = self.lambda.len();
         let mut core: Option<Var<'t>> = None;
         if let Some(vb) = vb {
-            self.check_distinct()?;
+            let pairs = self.pairs_for_vectors()?;
             let x = v.matmul_forms(Form::Adjoint, vb, Form::Plain)?;
             let xv = x.value();
             let xc = xv.as_complex().expect("complex");
@@ -133,9 +181,28 @@ impl Op for Eig {
                 .broadcast_to(n, n)?;
             let vhv = v.matmul_forms(Form::Adjoint, v, Form::Plain)?;
             let t = x.sub(vhv.mul(re_diag)?)?;
-            core = Some(t.mul(self.inv_gaps(ctx.output(0), true)?)?);
+            if self.opts.policy == DegeneracyPolicy::WellDefinedPart && !pairs.is_empty() {
+                let tv = t.value();
+                let tc = tv.as_complex().expect("complex");
+                let scale = tv.max_abs().max(f64::MIN_POSITIVE);
+                for &(i, j) in &pairs {
+                    let size = tc[(i, j)].norm().max(tc[(j, i)].norm()) / scale;
+                    if size > self.opts.invariance_rtol {
+                        return Err(SpectralError::BasisDependent {
+                            op: OP,
+                            i,
+                            j,
+                            size,
+                            tol: self.opts.invariance_rtol,
+                        }
+                        .into_engine(OP));
+                    }
+                }
+            }
+            core = Some(t.mul(self.inv_gaps(ctx.output(0), true, &pairs)?)?);
         }
         if let Some(lb) = lb {
+            self.check_lambda_bar(&lb)?;
             let d = lb.diag_embed(n, n)?;
             core = Some(match core {
                 Some(c) => c.add(d)?,
@@ -166,12 +233,28 @@ impl Op for Eig {
             da
         };
         let p = v.solve(da.matmul(v)?)?;
-        let dl = p.diag()?;
-        if self.values_only {
+        let mut dl = p.diag()?;
+        let ties = self.tied_pairs();
+        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+            // block average: the part of λ̇ every symmetric function of the tied values sees
+            let mut same = Mat::<f64>::identity(n, n);
+            for &(i, j) in &ties {
+                same[(i, j)] = 1.0;
+                same[(j, i)] = 1.0;
+            }
+            let avg = Mat::from_fn(n, n, |i, j| {
+                C64::new(
+                    same[(i, j)] / (0..n).map(|c| same[(i, c)]).sum::<f64>(),
+                    0.0,
+                )
+            });
+            dl = v.tape().constant(Value::Complex(avg))?.matmul(dl)?;
+        }
+        if self.values_only && !ties.is_empty() {
             return Ok(vec![Some(dl), None]);
         }
-        self.check_distinct()?;
-        let x = p.mul(self.inv_gaps(ctx.output(0), false)?)?;
+        let pairs = self.pairs_for_vectors()?;
+        let x = p.mul(self.inv_gaps(ctx.output(0), false, &pairs)?)?;
         let vhvx = v.matmul_forms(Form::Adjoint, v, Form::Plain)?.matmul(x)?;
         let corr = vhvx.diag()?.real()?.to_complex()?.diag_embed(n, n)?;
         let dv = v.matmul(x.sub(corr)?)?;
@@ -179,7 +262,8 @@ impl Op for Eig {
     }
 }
 
-fn eig_impl(a: Var<'_>, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
+fn eig_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
+    opts.validate(OP)?;
     let (lam, vecs, real_input) = a.with_value(|v| -> Result<_> {
         let (m, n) = v.shape();
         if m != n {
@@ -213,6 +297,7 @@ fn eig_impl(a: Var<'_>, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
             lambda: lam,
             real_input,
             values_only,
+            opts,
         }),
         &[a],
         vec![lv, Value::Complex(vecs)],
@@ -227,7 +312,25 @@ fn eig_impl(a: Var<'_>, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {
 /// Not square; solver failure. Repeated eigenvalues, defective matrices and phase-dependent
 /// losses are reported by the backward pass.
 pub fn eig(a: Var<'_>) -> Result<(Var<'_>, Var<'_>)> {
-    eig_impl(a, false)
+    eig_impl(
+        a,
+        EighOptions {
+            gap_rtol: EIG_GAP_RTOL,
+            ..EighOptions::default()
+        },
+        false,
+    )
+}
+
+/// [`eig`] with an explicit degeneracy policy. `WellDefinedPart` accepts a repeated
+/// eigenvalue when the cotangent has no component along the change of basis inside its
+/// eigenspace (checked) — e.g. losses of the spectral projector — and `Broaden(ε)` replaces
+/// `1/(λⱼ − λᵢ)` by `conj(λⱼ − λᵢ)/(|λⱼ − λᵢ|² + ε)`.
+///
+/// # Errors
+/// As [`eig`]; invalid options.
+pub fn eig_with(a: Var<'_>, opts: EighOptions) -> Result<(Var<'_>, Var<'_>)> {
+    eig_impl(a, opts, false)
 }
 
 /// Eigenvalues (n×1 complex) of a general square matrix; the gradient
@@ -236,7 +339,15 @@ pub fn eig(a: Var<'_>) -> Result<(Var<'_>, Var<'_>)> {
 /// # Errors
 /// As [`eig`].
 pub fn eigvals(a: Var<'_>) -> Result<Var<'_>> {
-    Ok(eig_impl(a, true)?.0)
+    Ok(eig_impl(
+        a,
+        EighOptions {
+            gap_rtol: EIG_GAP_RTOL,
+            ..EighOptions::default()
+        },
+        true,
+    )?
+    .0)
 }
 
 #[cfg(test)]
@@ -291,6 +402,67 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn policies_at_a_repeated_eigenvalue() {
+        // A = S diag(2, 2, 5) S⁻¹ with a non-orthogonal S: a non-normal matrix with a tie
+        let sm = Value::Real(faer::mat![
+            [1.0, 0.3, 0.2],
+            [0.1, 1.0, -0.4],
+            [0.5, 0.2, 1.0]
+        ]);
+        let s = sm.as_real().unwrap().clone();
+        let d = faer::mat![[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]];
+        let si = {
+            use faer::linalg::solvers::DenseSolveCore;
+            s.partial_piv_lu().inverse()
+        };
+        let a = Value::Real(&s * d * si);
+        // eigenvalues only, symmetric in the tie: exact
+        let opts = matgrad_engine::check::CheckOptions {
+            order: matgrad_engine::check::Order::First,
+            ..Default::default()
+        };
+        let r = matgrad_engine::check::check(
+            |_, x| eigvals(x[0]).map_err(e)?.powf(2.0)?.sum(Axis::All)?.real(),
+            std::slice::from_ref(&a),
+            &opts,
+        )
+        .unwrap();
+        assert!(r.passed, "{r}");
+        // the eigenvector of the simple eigenvalue 5 through its projector-like quantity
+        // |v₃|² is basis-invariant: accepted under WellDefinedPart, refused by default
+        let wd = EighOptions {
+            policy: DegeneracyPolicy::WellDefinedPart,
+            gap_rtol: EIG_GAP_RTOL,
+            ..EighOptions::default()
+        };
+        let t = Tape::new();
+        let x = t.leaf(a.clone()).unwrap();
+        fn loss<'t>((l, v): (Var<'t>, Var<'t>)) -> Var<'t> {
+            let lv = l.value();
+            let lc = lv.as_complex().unwrap();
+            let k = (0..3)
+                .max_by(|&i, &j| lc[(i, 0)].re.total_cmp(&lc[(j, 0)].re))
+                .unwrap();
+            let w = v.slice(0..3, k..k + 1).unwrap().abs().unwrap();
+            w.mul(w).unwrap().slice(0..1, 0..1).unwrap()
+        }
+        assert!(t.grad(loss(eig(x).unwrap()), &[x]).is_err());
+        let r = matgrad_engine::check::check(
+            |_, x| Ok(loss(eig_with(x[0], wd).map_err(e)?)),
+            std::slice::from_ref(&a),
+            &opts,
+        )
+        .unwrap();
+        assert!(r.passed, "WellDefinedPart at a tie: {r}");
+        let br = EighOptions {
+            policy: DegeneracyPolicy::Broaden(1e-6),
+            ..EighOptions::default()
+        };
+        let g = t.grad(loss(eig_with(x, br).unwrap()), &[x]).unwrap();
+        assert!(g[0].is_finite());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub mod sym_eig;
 pub use batched::matrix_function_sym_batched;
 pub use complement::orthogonal_complement;
 pub use divided::{DividedDifferences, Indicator, SymFn};
-pub use eig::{eig, eigvals, EIG_GAP_RTOL};
+pub use eig::{eig, eig_with, eigvals, EIG_GAP_RTOL};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
 pub use error::{Result, SpectralError};
 pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};
