@@ -156,7 +156,10 @@ impl Eigh {
 
     /// Checks λ̄ is constant on each tied block.
     fn check_lambda_bar(&self, lb: &Var<'_>, pairs: &[(usize, usize)]) -> EResult<()> {
-        let v = lb.value();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let v = lb.value_rc();
         let r = v.as_real().expect("eigenvalue cotangents are real");
         let scale = v.max_abs().max(f64::MIN_POSITIVE);
         for &(i, j) in pairs {
@@ -239,7 +242,7 @@ impl Eigh {
         let lam_bar = match ct[0] {
             Some(lb) => {
                 self.check_lambda_bar(&lb, &self.tied_pairs())?;
-                Some(lb.value())
+                Some(lb.value_rc())
             }
             None => None,
         };
@@ -316,7 +319,7 @@ impl Eigh {
             )
         }
         let uv = u.value_rc();
-        let lb = lam_bar.as_ref().and_then(|v| v.as_real());
+        let lb = lam_bar.as_deref().and_then(|v| v.as_real());
         let out = match &*uv {
             Value::Real(um) => Value::Real(assemble(
                 um,

@@ -48,8 +48,15 @@ pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
         }
         .into());
     }
-    let h = a.hermitian_part();
-    Ok(match &h {
+    // faer reads one triangle; an exactly Hermitian input needs no symmetrized copy.
+    let copy;
+    let h = if asym == 0.0 {
+        a
+    } else {
+        copy = a.hermitian_part();
+        &copy
+    };
+    Ok(match h {
         Value::Real(x) => {
             let (lambda, u) = eig_of(op, x)?;
             SymEig {
