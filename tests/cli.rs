@@ -450,6 +450,20 @@ fn train_list_and_quick_run() {
         // three classes: chance is 1/3; the learned models must do clearly better
         assert!(acc > 0.5 && acc <= 1.0, "{r}");
     }
+    let d = Dir::new();
+    matgrad()
+        .args(["train", "o2p-texture", "--quick", "--out"])
+        .arg(d.p("tr"))
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(d.p("tr").join("o2p-texture.md"))
+        .unwrap()
+        .contains("test accuracy"));
+    assert!(
+        std::fs::read_to_string(d.p("tr").join("o2p-texture_loss.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
     let out = matgrad().args(["train", "nope"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown experiment"));

@@ -15,8 +15,78 @@ pub struct Outcome {
     pub columns: Vec<&'static str>,
     /// Rows: a label and one number per column.
     pub rows: Vec<(String, Vec<f64>)>,
+    /// Training curves: a label and the batch loss at each step (plotted by `--out`).
+    pub curves: Vec<(String, Vec<f64>)>,
     /// One honest sentence about what the numbers show.
     pub summary: String,
+}
+
+/// Writes the training curves as an SVG line plot (log-scale loss).
+fn plot_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>)]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let steps = curves
+        .iter()
+        .map(|(_, c)| c.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let ys: Vec<f64> = curves
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    let lo = ys
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-6)
+        .log10()
+        .floor();
+    let hi = ys
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(1e-6)
+        .log10()
+        .ceil()
+        .max(lo + 1.0);
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..steps as f64, lo..hi)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("log10 batch loss")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (k, (label, c)) in curves.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let pts: Vec<(f64, f64)> = c
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite() && **v > 0.0)
+            .map(|(i, v)| (i as f64, v.log10()))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(1)))
+            .map_err(|e| e.to_string())?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
 }
 
 /// Options shared by every experiment.
@@ -133,6 +203,18 @@ pub fn run(
         if let Err(err) = write() {
             eprintln!("matgrad train {name}: error: {}: {err}", dir.display());
             return 1;
+        }
+        if !outcome.curves.is_empty() {
+            let svg = dir.join(format!("{name}_loss.svg"));
+            let tmp = dir.join(format!(".{name}_loss.svg.matgrad-tmp"));
+            let title = format!("{name}: training loss (seed {})", opts.seed);
+            if let Err(err) = plot_curves(&tmp, &title, &outcome.curves)
+                .and_then(|_| std::fs::rename(&tmp, &svg).map_err(|e| e.to_string()))
+            {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("matgrad train {name}: error: {}: {err}", svg.display());
+                return 1;
+            }
         }
     }
     0

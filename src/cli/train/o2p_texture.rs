@@ -222,7 +222,7 @@ fn train(
     batch: usize,
     seed: u64,
     bar: &ProgressBar,
-) -> Result<(Params, f64), String> {
+) -> Result<(Params, Vec<f64>), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut init = |m: usize, n: usize, s: f64| {
         Value::Real(faer::Mat::from_fn(m, n, |_, _| {
@@ -244,7 +244,7 @@ fn train(
         t: 0,
     };
     adam.v = adam.m.clone();
-    let mut last = f64::NAN;
+    let mut history = Vec::with_capacity(steps);
     for _ in 0..steps {
         let idx: Vec<usize> = (0..batch)
             .map(|_| rng.random_range(0..train_set.len()))
@@ -262,12 +262,12 @@ fn train(
             bb.map_err(|e| e.to_string())?,
         );
         let l = loss(&tape, &b, w, v, bb, pool).map_err(|e| e.to_string())?;
-        last = l.value().scalar_real().unwrap_or(f64::NAN);
+        history.push(l.value().scalar_real().unwrap_or(f64::NAN));
         let g = tape.grad(l, &[w, v, bb]).map_err(|e| e.to_string())?;
         adam.step(&mut [&mut p.w, &mut p.v, &mut p.b], &g, 0.02);
         bar.inc(1);
     }
-    Ok((p, last))
+    Ok((p, history))
 }
 
 /// Runs the experiment.
@@ -299,13 +299,18 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
             .map_err(|e| e.to_string())?,
     );
     let mut rows = Vec::new();
+    let mut curves = Vec::new();
     for (label, pool) in [
         ("O2P: logm_sym log-covariance pooling", Pool::LogCov),
         ("baseline: average pooling (mean, mean abs)", Pool::Average),
     ] {
         bar.set_message(label.split(':').next().unwrap_or("").to_string());
-        let (params, last) = train(&train_set, pool, steps, batch, opts.seed ^ 0x9e37, &bar)?;
+        let (params, history) = train(&train_set, pool, steps, batch, opts.seed ^ 0x9e37, &bar)?;
         let n_params = (9 * K + pool.dim() * 3 + 3) as f64;
+        // mean of the last tenth of the batch losses: less noisy than the last batch
+        let tail = &history[history.len() - (history.len() / 10).max(1)..];
+        let last = tail.iter().sum::<f64>() / tail.len() as f64;
+        curves.push((label.to_string(), history));
         rows.push((
             label.to_string(),
             vec![
@@ -330,10 +335,11 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         columns: vec![
             "train accuracy",
             "test accuracy",
-            "final batch loss",
+            "final loss (mean of last 10% of batches)",
             "parameters",
         ],
         rows,
+        curves,
         summary,
     })
 }
