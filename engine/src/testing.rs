@@ -45,8 +45,11 @@ pub fn complex_matrix(m: usize, n: usize, seed: u64) -> Value {
 /// restricted domain: log, sqrt, powf).
 pub fn positive_matrix(m: usize, n: usize, lo: f64, hi: f64, seed: u64) -> Value {
     let mut r = rng(seed);
-    let u = rand_distr::Uniform::new_inclusive(lo, hi).expect("lo ≤ hi");
-    Value::Real(Mat::from_fn(m, n, |_, _| u.sample(&mut r)))
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    Value::Real(Mat::from_fn(m, n, |_, _| {
+        let t: f64 = rand::Rng::random(&mut r);
+        lo + (hi - lo) * t
+    }))
 }
 
 /// A Haar-random orthogonal `n×n` matrix, from a seed (QR of a Gaussian matrix with the
