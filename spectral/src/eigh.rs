@@ -311,12 +311,7 @@ impl Eigh {
                 }
                 v
             });
-            gemm(
-                gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain).as_ref(),
-                Form::Plain,
-                u.as_ref(),
-                Form::Adjoint,
-            )
+            crate::sym_eig::hermitian_product(gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain).as_ref(), u.as_ref())
         }
         let uv = u.value_rc();
         let lb = lam_bar.as_deref().and_then(|v| v.as_real());

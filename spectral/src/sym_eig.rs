@@ -74,6 +74,34 @@ pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
     })
 }
 
+/// `Y Uᴴ` when the product is known to be Hermitian (`Y = U W` with Hermitian W): only the
+/// lower triangle is computed (faer's triangular GEMM, about half the flops) and mirrored.
+pub fn hermitian_product<T: Scalar>(y: faer::MatRef<'_, T>, u: faer::MatRef<'_, T>) -> Mat<T> {
+    use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
+    let n = y.nrows();
+    let mut out = Mat::<T>::zeros(n, n);
+    matmul_with_conj(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        faer::Accum::Replace,
+        y,
+        BlockStructure::Rectangular,
+        faer::Conj::No,
+        u.transpose(),
+        BlockStructure::Rectangular,
+        faer::Conj::Yes,
+        T::from_f64(1.0),
+        faer::Par::Seq,
+    );
+    for j in 0..n {
+        out[(j, j)] = T::from_f64(out[(j, j)].re());
+        for i in 0..j {
+            out[(i, j)] = out[(j, i)].cj();
+        }
+    }
+    out
+}
+
 fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
     let n = u.nrows();
     let gt = gemm(
@@ -83,13 +111,7 @@ fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>
         Form::Plain,
     );
     let m = Mat::from_fn(n, n, |i, j| gt[(i, j)] * T::from_f64(w(i, j)));
-    let r = gemm(
-        gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
-        Form::Plain,
-        u.as_ref(),
-        Form::Adjoint,
-    );
-    hermitian(&r)
+    hermitian_product(gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(), u.as_ref())
 }
 
 fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
