@@ -587,20 +587,29 @@ impl Tape {
                 })
                 .collect::<Result<_>>()?;
             let g = self.sweep_backward(outputs, &seeds, wrt)?;
+            // Keep the shared values, not copies: once the temporaries are truncated, a
+            // result held by no other node is moved out without a copy.
             Ok(g.iter()
                 .zip(wrt)
                 .map(|(g, w)| match g {
-                    Some(g) => (*g.rc()).clone(),
+                    Some(g) => Ok(g.rc()),
                     None => {
                         let v = w.rc();
-                        Value::zeros(v.dtype(), v.nrows(), v.ncols())
+                        Err(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
                     }
                 })
-                .collect())
+                .collect::<Vec<std::result::Result<Rc<Value>, Value>>>())
         })();
         self.set_recording(was);
         self.truncate(mark);
-        result
+        result.map(|rs| {
+            rs.into_iter()
+                .map(|r| match r {
+                    Ok(rc) => Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone()),
+                    Err(zero) => zero,
+                })
+                .collect()
+        })
     }
 
     /// Reverse mode with recorded cotangents: like [`Tape::vjp`] but the sweep is recorded

@@ -311,7 +311,10 @@ impl Eigh {
                 }
                 v
             });
-            crate::sym_eig::hermitian_product(gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain).as_ref(), u.as_ref())
+            crate::sym_eig::hermitian_product(
+                gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain).as_ref(),
+                u.as_ref(),
+            )
         }
         let uv = u.value_rc();
         let lb = lam_bar.as_deref().and_then(|v| v.as_real());

@@ -111,7 +111,10 @@ fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>
         Form::Plain,
     );
     let m = Mat::from_fn(n, n, |i, j| gt[(i, j)] * T::from_f64(w(i, j)));
-    hermitian_product(gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(), u.as_ref())
+    hermitian_product(
+        gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
+        u.as_ref(),
+    )
 }
 
 fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {

@@ -50,13 +50,19 @@ impl Form {
 
 /// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
 pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
+    // Conjugating a real matrix is the identity; saying so keeps faer on its plain kernels.
+    let conj = if T::DTYPE == crate::value::DType::F64 {
+        Conj::No
+    } else {
+        Conj::Yes
+    };
     let (a, ca) = match fa {
         Form::Plain => (a, Conj::No),
-        Form::Adjoint => (a.transpose(), Conj::Yes),
+        Form::Adjoint => (a.transpose(), conj),
     };
     let (b, cb) = match fb {
         Form::Plain => (b, Conj::No),
-        Form::Adjoint => (b.transpose(), Conj::Yes),
+        Form::Adjoint => (b.transpose(), conj),
     };
     let mut out = Mat::zeros(a.nrows(), b.ncols());
     matmul_with_conj(
