@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use faer::Mat;
-use matgrad_engine::{EngineError, Op, OpCtx, Result as EResult, Value, Var};
+use matgrad_engine::{Value, Var};
+
+use crate::daleckii_krein::{DkFamily, MatFn};
 use rayon::prelude::*;
 
 use crate::divided::SymFn;
@@ -71,11 +73,19 @@ fn stack(parts: Vec<Value>) -> Value {
     }
 }
 
-impl Batch {
-    fn op(&self) -> &'static str {
+impl DkFamily for Batch {
+    fn op_name(&self) -> &'static str {
         self.f.name()
     }
+    fn first(&self, g: &Value) -> Result<Value> {
+        Batch::first(self, g)
+    }
+    fn second(&self, e: &Value, g: &Value) -> Result<Value> {
+        Batch::second(self, e, g)
+    }
+}
 
+impl Batch {
     fn f2(&self) -> &Vec<Arc<Vec<f64>>> {
         self.f2.get_or_init(|| {
             let n = self.n;
@@ -124,118 +134,6 @@ impl Batch {
             })
             .collect();
         Ok(stack(out.into_iter().collect::<Result<_>>()?))
-    }
-}
-
-struct BatchFn {
-    batch: Rc<Batch>,
-}
-struct BatchDk1 {
-    batch: Rc<Batch>,
-}
-struct BatchDk2 {
-    batch: Rc<Batch>,
-}
-
-fn dk1<'t>(batch: &Rc<Batch>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
-    let out = g
-        .with_value(|gv| batch.first(gv))
-        .map_err(|e| e.into_engine(batch.op()))?;
-    a.tape().record1(
-        Rc::new(BatchDk1 {
-            batch: batch.clone(),
-        }),
-        &[a, g],
-        out,
-    )
-}
-
-fn dk2<'t>(batch: &Rc<Batch>, a: Var<'t>, e: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
-    let ev = e.value();
-    let out = g
-        .with_value(|gv| batch.second(&ev, gv))
-        .map_err(|err| err.into_engine(batch.op()))?;
-    a.tape().record1(
-        Rc::new(BatchDk2 {
-            batch: batch.clone(),
-        }),
-        &[a, e, g],
-        out,
-    )
-}
-
-impl Op for BatchFn {
-    fn name(&self) -> &'static str {
-        self.batch.op()
-    }
-    fn vjp<'t>(
-        &self,
-        ctx: &OpCtx<'_, 't>,
-        ct: &[Option<Var<'t>>],
-    ) -> EResult<Vec<Option<Var<'t>>>> {
-        Ok(vec![ct[0]
-            .map(|g| dk1(&self.batch, ctx.input(0), g))
-            .transpose()?])
-    }
-    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
-        Ok(vec![t[0]
-            .map(|d| dk1(&self.batch, ctx.input(0), d))
-            .transpose()?])
-    }
-}
-
-impl Op for BatchDk1 {
-    fn name(&self) -> &'static str {
-        "daleckii_krein_batched"
-    }
-    fn vjp<'t>(
-        &self,
-        ctx: &OpCtx<'_, 't>,
-        ct: &[Option<Var<'t>>],
-    ) -> EResult<Vec<Option<Var<'t>>>> {
-        let Some(h) = ct[0] else {
-            return Ok(vec![None, None]);
-        };
-        let (a, g) = (ctx.input(0), ctx.input(1));
-        let ga = if ctx.needs_grad(0) {
-            Some(dk2(&self.batch, a, h, g)?)
-        } else {
-            None
-        };
-        let gg = if ctx.needs_grad(1) {
-            Some(dk1(&self.batch, a, h)?)
-        } else {
-            None
-        };
-        Ok(vec![ga, gg])
-    }
-    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
-        let (a, g) = (ctx.input(0), ctx.input(1));
-        let from_g = t[1].map(|dg| dk1(&self.batch, a, dg)).transpose()?;
-        let from_a = t[0].map(|da| dk2(&self.batch, a, da, g)).transpose()?;
-        Ok(vec![match (from_g, from_a) {
-            (Some(x), Some(y)) => Some(x.add(y)?),
-            (x, None) => x,
-            (None, y) => y,
-        }])
-    }
-}
-
-impl Op for BatchDk2 {
-    fn name(&self) -> &'static str {
-        "daleckii_krein_batched_second"
-    }
-    fn vjp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
-        Err(EngineError::Op {
-            op: self.batch.op(),
-            message: "third-order derivatives of matrix functions are not implemented".into(),
-        })
-    }
-    fn jvp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
-        Err(EngineError::Op {
-            op: self.batch.op(),
-            message: "third-order derivatives of matrix functions are not implemented".into(),
-        })
     }
 }
 
@@ -308,7 +206,7 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
     });
     Ok(stacked
         .tape()
-        .record1(Rc::new(BatchFn { batch }), &[stacked], stack(outs))?)
+        .record1(Rc::new(MatFn { fam: batch }), &[stacked], stack(outs))?)
 }
 
 #[cfg(test)]
@@ -352,11 +250,11 @@ mod tests {
 
     /// sym() of each block, so that finite differences along arbitrary directions stay
     /// in the op's (Hermitian) domain.
-    fn blockwise_sym(x: Var<'_>, n: usize) -> EResult<Var<'_>> {
+    fn blockwise_sym(x: Var<'_>, n: usize) -> matgrad_engine::Result<Var<'_>> {
         let b = x.shape().0 / n;
         let parts: Vec<Var<'_>> = (0..b)
             .map(|k| x.slice(k * n..(k + 1) * n, 0..n)?.sym())
-            .collect::<EResult<_>>()?;
+            .collect::<matgrad_engine::Result<_>>()?;
         Var::vcat(&parts)
     }
 

@@ -21,10 +21,22 @@
 
 use std::rc::Rc;
 
-use matgrad_engine::{EngineError, Op, OpCtx, Result as EResult, Var};
+use matgrad_engine::{EngineError, Op, OpCtx, Result as EResult, Value, Var};
 
 use crate::divided::DividedDifferences;
 use crate::sym_eig::{second_congruence, weighted_congruence, SymEig};
+
+/// What the rules of one matrix function (or a batch of them) need: the first-order map
+/// `G ↦ L_f(A)[sym G]` and the second-order map `(E, G) ↦ D²f(A)(sym E, sym G)`, both on
+/// values. [`Shared`] implements it for one matrix, `batched::Batch` for a stack.
+pub(crate) trait DkFamily: 'static {
+    /// The op's name, for errors.
+    fn op_name(&self) -> &'static str;
+    /// `L_f(A)[sym G]`.
+    fn first(&self, g: &Value) -> crate::Result<Value>;
+    /// `D²f(A)(sym E, sym G)`.
+    fn second(&self, e: &Value, g: &Value) -> crate::Result<Value>;
+}
 
 /// What every node of one matrix function shares: the eigendecomposition of `sym(A)` and
 /// the divided differences of `f` at its eigenvalues.
@@ -45,68 +57,63 @@ impl Shared {
     }
 }
 
-/// `A ↦ f(A)`: the forward node of a matrix function or projector.
-pub(crate) struct MatFn {
-    pub shared: Rc<Shared>,
-}
-
-struct Dk1 {
-    shared: Rc<Shared>,
-}
-
-struct Dk2 {
-    shared: Rc<Shared>,
-}
-
-fn engine_err(op: &'static str, e: crate::SpectralError) -> EngineError {
-    e.into_engine(op)
-}
-
-pub(crate) fn dk1<'t>(shared: &Rc<Shared>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
-    let op = shared.dd.op_name();
-    let n = shared.eig.lambda.len();
-    let w = shared
-        .loewner
-        .get_or_init(|| shared.dd.loewner(&shared.eig.lambda));
-    let out = g
-        .with_value(|gv| weighted_congruence(&shared.eig.u, |i, j| w[i * n + j], gv))
-        .map_err(|e| engine_err(op, e))?;
-    a.tape().record1(
-        Rc::new(Dk1 {
-            shared: shared.clone(),
-        }),
-        &[a, g],
-        out,
-    )
-}
-
-fn dk2<'t>(shared: &Rc<Shared>, a: Var<'t>, e: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
-    let op = shared.dd.op_name();
-    if !shared.dd.has_second() {
-        return Err(EngineError::Op {
-            op,
-            message: "second-order derivatives of a user matrix function need f″; pass it to matrix_function_sym".into(),
-        });
+impl DkFamily for Shared {
+    fn op_name(&self) -> &'static str {
+        self.dd.op_name()
     }
-    let lam = &shared.eig.lambda;
-    let dd = &shared.dd;
-    let w = |i: usize, k: usize, j: usize| dd.dd2(lam, i, k, j).unwrap_or(f64::NAN);
-    let ev = e.value();
-    let out = g
-        .with_value(|gv| second_congruence(&shared.eig.u, &w, &ev, gv))
-        .map_err(|err| engine_err(op, err))?;
-    a.tape().record1(
-        Rc::new(Dk2 {
-            shared: shared.clone(),
-        }),
-        &[a, e, g],
-        out,
-    )
+    fn first(&self, g: &Value) -> crate::Result<Value> {
+        let n = self.eig.lambda.len();
+        let w = self
+            .loewner
+            .get_or_init(|| self.dd.loewner(&self.eig.lambda));
+        weighted_congruence(&self.eig.u, |i, j| w[i * n + j], g)
+    }
+    fn second(&self, e: &Value, g: &Value) -> crate::Result<Value> {
+        if !self.dd.has_second() {
+            return Err(crate::SpectralError::Unsupported {
+                op: self.op_name(),
+                message: "second-order derivatives of a user matrix function need f″; pass it to matrix_function_sym".into(),
+            });
+        }
+        let (lam, dd) = (&self.eig.lambda, &self.dd);
+        let w = |i: usize, k: usize, j: usize| dd.dd2(lam, i, k, j).unwrap_or(f64::NAN);
+        second_congruence(&self.eig.u, &w, e, g)
+    }
 }
 
-impl Op for MatFn {
+/// `A ↦ f(A)`: the forward node of a matrix function, projector, or batch of them.
+pub(crate) struct MatFn<F: DkFamily> {
+    pub fam: Rc<F>,
+}
+
+struct Dk1<F: DkFamily> {
+    fam: Rc<F>,
+}
+
+struct Dk2<F: DkFamily> {
+    fam: Rc<F>,
+}
+
+pub(crate) fn dk1<'t, F: DkFamily>(fam: &Rc<F>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
+    let out = g
+        .with_value(|gv| fam.first(gv))
+        .map_err(|e| e.into_engine(fam.op_name()))?;
+    a.tape()
+        .record1(Rc::new(Dk1 { fam: fam.clone() }), &[a, g], out)
+}
+
+fn dk2<'t, F: DkFamily>(fam: &Rc<F>, a: Var<'t>, e: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
+    let ev = e.value_rc();
+    let out = g
+        .with_value(|gv| fam.second(&ev, gv))
+        .map_err(|err| err.into_engine(fam.op_name()))?;
+    a.tape()
+        .record1(Rc::new(Dk2 { fam: fam.clone() }), &[a, e, g], out)
+}
+
+impl<F: DkFamily> Op for MatFn<F> {
     fn name(&self) -> &'static str {
-        self.shared.dd.op_name()
+        self.fam.op_name()
     }
     fn vjp<'t>(
         &self,
@@ -114,17 +121,17 @@ impl Op for MatFn {
         ct: &[Option<Var<'t>>],
     ) -> EResult<Vec<Option<Var<'t>>>> {
         Ok(vec![ct[0]
-            .map(|g| dk1(&self.shared, ctx.input(0), g))
+            .map(|g| dk1(&self.fam, ctx.input(0), g))
             .transpose()?])
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
         Ok(vec![t[0]
-            .map(|d| dk1(&self.shared, ctx.input(0), d))
+            .map(|d| dk1(&self.fam, ctx.input(0), d))
             .transpose()?])
     }
 }
 
-impl Op for Dk1 {
+impl<F: DkFamily> Op for Dk1<F> {
     fn name(&self) -> &'static str {
         "daleckii_krein"
     }
@@ -138,12 +145,12 @@ impl Op for Dk1 {
         };
         let (a, g) = (ctx.input(0), ctx.input(1));
         let ga = if ctx.needs_grad(0) {
-            Some(dk2(&self.shared, a, h, g)?)
+            Some(dk2(&self.fam, a, h, g)?)
         } else {
             None
         };
         let gg = if ctx.needs_grad(1) {
-            Some(dk1(&self.shared, a, h)?)
+            Some(dk1(&self.fam, a, h)?)
         } else {
             None
         };
@@ -151,8 +158,8 @@ impl Op for Dk1 {
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
         let (a, g) = (ctx.input(0), ctx.input(1));
-        let from_g = t[1].map(|dg| dk1(&self.shared, a, dg)).transpose()?;
-        let from_a = t[0].map(|da| dk2(&self.shared, a, da, g)).transpose()?;
+        let from_g = t[1].map(|dg| dk1(&self.fam, a, dg)).transpose()?;
+        let from_a = t[0].map(|da| dk2(&self.fam, a, da, g)).transpose()?;
         Ok(vec![match (from_g, from_a) {
             (Some(x), Some(y)) => Some(x.add(y)?),
             (x, None) => x,
@@ -161,19 +168,19 @@ impl Op for Dk1 {
     }
 }
 
-impl Op for Dk2 {
+impl<F: DkFamily> Op for Dk2<F> {
     fn name(&self) -> &'static str {
         "daleckii_krein_second"
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
         Err(EngineError::Op {
-            op: self.shared.dd.op_name(),
+            op: self.fam.op_name(),
             message: "third-order derivatives of matrix functions are not implemented".into(),
         })
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, _: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
         Err(EngineError::Op {
-            op: self.shared.dd.op_name(),
+            op: self.fam.op_name(),
             message: "third-order derivatives of matrix functions are not implemented".into(),
         })
     }

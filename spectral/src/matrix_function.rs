@@ -83,7 +83,8 @@ pub fn matrix_function_sym<'t>(a: Var<'t>, f: SymFn) -> Result<Var<'t>> {
     }
     let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
     let shared = Rc::new(Shared::new(eig, Rc::new(f)));
-    Ok(a.tape().record1(Rc::new(MatFn { shared }), &[a], out)?)
+    Ok(a.tape()
+        .record1(Rc::new(MatFn { fam: shared }), &[a], out)?)
 }
 
 /// Principal logarithm of a symmetric/Hermitian positive definite matrix.

@@ -96,7 +96,8 @@ pub fn eigh_projector(a: Var<'_>, k: usize, which: Which) -> Result<Var<'_>> {
     }
     let out = reconstruct(&eig, |i| f64::from(u8::from(kept[i])));
     let shared = Rc::new(Shared::new(eig, Rc::new(Indicator { kept })));
-    Ok(a.tape().record1(Rc::new(MatFn { shared }), &[a], out)?)
+    Ok(a.tape()
+        .record1(Rc::new(MatFn { fam: shared }), &[a], out)?)
 }
 
 #[cfg(test)]
