@@ -1,7 +1,7 @@
 //! Shared by the ops that expose eigen- or singular vectors: finding tied values, and the
 //! masked or broadened reciprocal gap matrix `1/(xⱼ − xᵢ)` that their rules need.
 
-use matgrad_engine::{Result as EResult, Value, Var};
+use matgrad_engine::{DType, Result as EResult, Value, Var};
 
 use crate::eigh::DegeneracyPolicy;
 
@@ -50,4 +50,40 @@ pub(crate) fn inverse_gaps<'t>(
     d.add(tape.constant(Value::Real(mask))?)?
         .powf(-1.0)?
         .mul(tape.constant(Value::Real(keep))?)
+}
+
+/// The n×n matrix averaging over each block of tied values: applied to a tangent of sorted
+/// values it keeps the part every symmetric function of the tied values sees (sorted
+/// values are only directionally differentiable at a tie). `complex` gives it complex
+/// dtype (for eig).
+pub(crate) fn block_average<'t>(
+    tape: &'t matgrad_engine::Tape,
+    n: usize,
+    pairs: &[(usize, usize)],
+    complex: bool,
+) -> EResult<Var<'t>> {
+    let mut same = faer::Mat::<f64>::identity(n, n);
+    for &(i, j) in pairs {
+        same[(i, j)] = 1.0;
+        same[(j, i)] = 1.0;
+    }
+    let avg = faer::Mat::from_fn(n, n, |i, j| {
+        same[(i, j)] / (0..n).map(|c| same[(i, c)]).sum::<f64>()
+    });
+    let v = Value::Real(avg);
+    tape.constant(if complex {
+        Value::Complex(v.to_complex())
+    } else {
+        v
+    })
+}
+
+/// `x` converted to complex when `dtype` is complex (real scalars such as λ or S meeting
+/// complex eigen/singular vectors).
+pub(crate) fn like<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
+    if dtype == DType::C64 {
+        x.to_complex()
+    } else {
+        Ok(x)
+    }
 }

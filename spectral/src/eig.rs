@@ -23,6 +23,7 @@ use std::rc::Rc;
 use faer::Mat;
 use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Value, Var, C64};
 
+use crate::degeneracy::block_average;
 use crate::eigh::{DegeneracyPolicy, EighOptions};
 use crate::error::{Result, SpectralError};
 
@@ -236,19 +237,7 @@ impl Op for Eig {
         let mut dl = p.diag()?;
         let ties = self.tied_pairs();
         if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
-            // block average: the part of λ̇ every symmetric function of the tied values sees
-            let mut same = Mat::<f64>::identity(n, n);
-            for &(i, j) in &ties {
-                same[(i, j)] = 1.0;
-                same[(j, i)] = 1.0;
-            }
-            let avg = Mat::from_fn(n, n, |i, j| {
-                C64::new(
-                    same[(i, j)] / (0..n).map(|c| same[(i, c)]).sum::<f64>(),
-                    0.0,
-                )
-            });
-            dl = v.tape().constant(Value::Complex(avg))?.matmul(dl)?;
+            dl = block_average(v.tape(), n, &ties, true)?.matmul(dl)?;
         }
         if self.values_only && !ties.is_empty() {
             return Ok(vec![Some(dl), None]);

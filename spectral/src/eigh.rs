@@ -29,9 +29,9 @@
 use std::rc::Rc;
 
 use matgrad_engine::ops::matmul::gemm;
-use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
+use matgrad_engine::{EngineError, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
 
-use crate::degeneracy::{inverse_gaps, tied_pairs};
+use crate::degeneracy::{block_average, inverse_gaps, like, tied_pairs};
 use crate::error::{Result, SpectralError};
 use crate::sym_eig::decompose;
 
@@ -114,21 +114,6 @@ impl Eigh {
     /// Tied pairs (i < j), grouping consecutive eigenvalues within tolerance into blocks.
     fn tied_pairs(&self) -> Vec<(usize, usize)> {
         tied_pairs(&self.lambda, self.tol())
-    }
-
-    /// The n×n averaging matrix over tied blocks (a constant on the tape).
-    fn block_average<'t>(&self, tape: &'t matgrad_engine::Tape) -> EResult<Var<'t>> {
-        let n = self.lambda.len();
-        let mut same = faer::Mat::<f64>::identity(n, n);
-        for (i, j) in self.tied_pairs() {
-            same[(i, j)] = 1.0;
-            same[(j, i)] = 1.0;
-        }
-        let avg = faer::Mat::from_fn(n, n, |i, j| {
-            let size: f64 = (0..n).map(|k| same[(i, k)]).sum();
-            same[(i, j)] / size
-        });
-        tape.constant(Value::Real(avg))
     }
 
     fn degenerate(&self, i: usize, j: usize, hint: &'static str) -> EngineError {
@@ -336,14 +321,6 @@ impl Eigh {
     }
 }
 
-fn like_u<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
-    if dtype == DType::C64 {
-        x.to_complex()
-    } else {
-        Ok(x)
-    }
-}
-
 impl Op for Eigh {
     fn name(&self) -> &'static str {
         OP
@@ -363,7 +340,7 @@ impl Op for Eigh {
         let mut w: Option<Var<'t>> = None;
         if let Some(lb) = ct[0] {
             self.check_lambda_bar(&lb, &self.tied_pairs())?;
-            w = Some(like_u(lb, dtype)?.diag_embed(n, n)?);
+            w = Some(like(lb, dtype)?.diag_embed(n, n)?);
         }
         if let Some(ub) = ct[1] {
             let pairs = self.pairs_for_vectors()?;
@@ -371,7 +348,7 @@ impl Op for Eigh {
             let well_defined = self.opts.policy == DegeneracyPolicy::WellDefinedPart;
             self.check_invariance(&x.value(), &pairs, well_defined)?;
             let skew = x.sub(x.adjoint()?)?.scale(0.5)?;
-            let f = like_u(self.loewner(lam, &pairs)?, dtype)?;
+            let f = like(self.loewner(lam, &pairs)?, dtype)?;
             let term = f.mul(skew)?;
             w = Some(match w {
                 Some(w) => w.add(term)?,
@@ -400,13 +377,13 @@ impl Op for Eigh {
         // of the tied eigenvalues sees (and it does not depend on the basis of the block).
         let mut dlam = e.diag()?.real()?;
         if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
-            dlam = self.block_average(lam.tape())?.matmul(dlam)?;
+            dlam = block_average(lam.tape(), self.lambda.len(), &ties, false)?.matmul(dlam)?;
         }
         if self.values_only && !ties.is_empty() {
             return Ok(vec![Some(dlam), None]);
         }
         let pairs = self.pairs_for_vectors()?;
-        let f = like_u(self.loewner(lam, &pairs)?, u.dtype())?;
+        let f = like(self.loewner(lam, &pairs)?, u.dtype())?;
         let du = u.matmul(f.mul(e)?)?;
         Ok(vec![Some(dlam), Some(du)])
     }
@@ -479,7 +456,7 @@ mod tests {
     use matgrad_engine::testing::{
         assert_rules, hermitian_from_seed, real_matrix, symmetric_from_seed, Spectrum,
     };
-    use matgrad_engine::{Axis, Tape};
+    use matgrad_engine::{Axis, DType, Tape};
 
     fn e(x: SpectralError) -> EngineError {
         x.into_engine("test")

@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use matgrad_engine::{DType, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
 
-use crate::degeneracy::{inverse_gaps, tied_pairs};
+use crate::degeneracy::{block_average, inverse_gaps, like, tied_pairs};
 use crate::eigh::{DegeneracyPolicy, EighOptions};
 use crate::error::{Result, SpectralError};
 
@@ -39,14 +39,6 @@ struct Svd {
     /// Built by `svdvals`: at ties the tangent of S (block averaged) is returned without
     /// singular-vector tangents instead of an error.
     values_only: bool,
-}
-
-fn like<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
-    if dtype == DType::C64 {
-        x.to_complex()
-    } else {
-        Ok(x)
-    }
 }
 
 impl Svd {
@@ -272,16 +264,7 @@ impl Op for Svd {
         let mut ds = p.diag()?.real()?;
         let ties = tied_pairs(&self.s, self.tol());
         if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
-            // block average: the part of Ṡ that every symmetric function of tied values sees
-            let mut same = faer::Mat::<f64>::identity(k, k);
-            for &(i, j) in &ties {
-                same[(i, j)] = 1.0;
-                same[(j, i)] = 1.0;
-            }
-            let avg = faer::Mat::from_fn(k, k, |i, j| {
-                same[(i, j)] / (0..k).map(|c| same[(i, c)]).sum::<f64>()
-            });
-            ds = u.tape().constant(Value::Real(avg))?.matmul(ds)?;
+            ds = block_average(u.tape(), k, &ties, false)?.matmul(ds)?;
         }
         if self.values_only && !ties.is_empty() {
             return Ok(vec![None, Some(ds), None]);
