@@ -35,7 +35,7 @@ mod tape;
 pub mod testing;
 mod value;
 
-pub use error::{EngineError, Result};
+pub use error::{EngineError, Error, Result};
 pub use functional::{grad, hvp, jvp, vjp};
 pub use ops::cholesky::HERMITIAN_RTOL;
 pub use ops::{Axis, Form, Pointwise};

@@ -13,6 +13,6 @@ mod error;
 mod ncut;
 mod o2p;
 
-pub use error::{LayerError, Result};
+pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
 pub use o2p::o2p;

@@ -53,8 +53,7 @@ impl Op for Complement {
                         j,
                         size: d / scale,
                         tol: INVARIANCE_RTOL,
-                    }
-                    .into_engine(OP));
+                    });
                 }
             }
             if let Value::Complex(a) = &x {
@@ -66,8 +65,7 @@ impl Op for Complement {
                         j,
                         size,
                         tol: INVARIANCE_RTOL,
-                    }
-                    .into_engine(OP));
+                    });
                 }
             }
         }
@@ -119,5 +117,5 @@ pub fn orthogonal_complement(u1: Var<'_>) -> Result<Var<'_>> {
             Value::Complex(a) => Value::Complex(complement_of(a)),
         })
     })?;
-    Ok(u1.tape().record1(Rc::new(Complement), &[u1], out)?)
+    u1.tape().record1(Rc::new(Complement), &[u1], out)
 }

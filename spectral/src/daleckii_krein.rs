@@ -95,18 +95,14 @@ struct Dk2<F: DkFamily> {
 }
 
 pub(crate) fn dk1<'t, F: DkFamily>(fam: &Rc<F>, a: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
-    let out = g
-        .with_value(|gv| fam.first(gv))
-        .map_err(|e| e.into_engine(fam.op_name()))?;
+    let out = g.with_value(|gv| fam.first(gv))?;
     a.tape()
         .record1(Rc::new(Dk1 { fam: fam.clone() }), &[a, g], out)
 }
 
 fn dk2<'t, F: DkFamily>(fam: &Rc<F>, a: Var<'t>, e: Var<'t>, g: Var<'t>) -> EResult<Var<'t>> {
     let ev = e.value_rc();
-    let out = g
-        .with_value(|gv| fam.second(&ev, gv))
-        .map_err(|err| err.into_engine(fam.op_name()))?;
+    let out = g.with_value(|gv| fam.second(&ev, gv))?;
     a.tape()
         .record1(Rc::new(Dk2 { fam: fam.clone() }), &[a, e, g], out)
 }

@@ -39,7 +39,7 @@ pub use complement::orthogonal_complement;
 pub use divided::{DividedDifferences, Indicator, SymFn};
 pub use eig::{eig, eig_with, eigvals, EIG_GAP_RTOL};
 pub use eigh::{eigh, eigh_with, eigvalsh, DegeneracyPolicy, EighOptions};
-pub use error::{Result, SpectralError};
+pub use error::{Error, Result, SpectralError};
 pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};
 pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
 pub use projector::{eigh_projector, Which};

@@ -37,7 +37,7 @@ fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)>
 pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
     let (m, n) = a.shape();
     if m != n {
-        return Err(EngineError::NotSquare { op, shape: (m, n) }.into());
+        return Err(EngineError::NotSquare { op, shape: (m, n) });
     }
     let asym = a.asymmetry().unwrap_or(0.0);
     if asym > HERMITIAN_RTOL {
@@ -45,8 +45,7 @@ pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
             op,
             asym,
             tol: HERMITIAN_RTOL,
-        }
-        .into());
+        });
     }
     // faer reads one triangle; an exactly Hermitian input needs no symmetrized copy.
     let copy;
@@ -134,8 +133,7 @@ pub fn weighted_congruence(u: &Value, w: impl Fn(usize, usize) -> f64, g: &Value
             lhs: u.shape(),
             rhs: g.shape(),
             hint: "the cotangent has the shape of the matrix",
-        }
-        .into());
+        });
     }
     Ok(match (u, g) {
         (Value::Real(u), Value::Real(g)) => Value::Real(congruence(u, w, &hermitian(g))),
@@ -145,8 +143,7 @@ pub fn weighted_congruence(u: &Value, w: impl Fn(usize, usize) -> f64, g: &Value
                 op: "daleckii_krein",
                 lhs: u.dtype(),
                 rhs: g.dtype(),
-            }
-            .into())
+            })
         }
     })
 }
@@ -213,8 +210,7 @@ pub fn second_congruence(
                 op: "daleckii_krein",
                 lhs: u.dtype(),
                 rhs: g.dtype(),
-            }
-            .into())
+            })
         }
     })
 }

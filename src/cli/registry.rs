@@ -10,7 +10,7 @@ use matgrad_engine::{Axis, EngineError, Result, Value, Var};
 use matgrad_layers::{ncut_projector, o2p};
 use matgrad_spectral::{
     eigh_projector, eigvals, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym,
-    svdvals, SpectralError, Which,
+    svdvals, Which,
 };
 
 /// One input configuration for the checker.
@@ -301,10 +301,6 @@ fn kron_cases() -> Vec<Case> {
             vec![complex_matrix(2, 2, 28), complex_matrix(1, 2, 29)],
         ),
     ]
-}
-
-fn sp(op: &'static str) -> impl Fn(SpectralError) -> matgrad_engine::EngineError {
-    move |e| e.into_engine(op)
 }
 
 /// Spectra the spectral ops are swept over: distinct, exact ties, near-ties from 1e-4 to
@@ -630,56 +626,56 @@ pub fn registry() -> Vec<OpEntry> {
             name: "logm_sym",
             arity: 1, params: NO_PARAMS,
             summary: "principal log of sym(A), A symmetric/Hermitian positive definite (asymmetry ≤ 1e-10 relative)",
-            apply: |x, _p| logm_sym(x[0].sym()?).map_err(sp("logm_sym")),
+            apply: |x, _p| logm_sym(x[0].sym()?),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "sqrtm_sym",
             arity: 1, params: NO_PARAMS,
             summary: "principal square root of sym(A), A positive semidefinite",
-            apply: |x, _p| sqrtm_sym(x[0].sym()?).map_err(sp("sqrtm_sym")),
+            apply: |x, _p| sqrtm_sym(x[0].sym()?),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "expm_sym",
             arity: 1, params: NO_PARAMS,
             summary: "exponential of sym(A)",
-            apply: |x, _p| expm_sym(x[0].sym()?).map_err(sp("expm_sym")),
+            apply: |x, _p| expm_sym(x[0].sym()?),
             cases: any_spectral_cases,
         },
         OpEntry {
             name: "powm_sym",
             arity: 1, params: &[ParamSpec { name: "p", default: "1.5", meaning: "the real exponent" }],
             summary: "sym(A)^p (positive definite A unless p is a nonnegative integer)",
-            apply: |x, p| powm_sym(x[0].sym()?, p.f64("p")?).map_err(sp("powm_sym")),
+            apply: |x, p| powm_sym(x[0].sym()?, p.f64("p")?),
             cases: spd_spectral_cases,
         },
         OpEntry {
             name: "eigvalsh",
             arity: 1, params: NO_PARAMS,
             summary: "eigenvalues of sym(A), ascending, n×1",
-            apply: |x, _p| eigvalsh(x[0].sym()?).map_err(sp("eigvalsh")),
+            apply: |x, _p| eigvalsh(x[0].sym()?),
             cases: eigvalsh_cases,
         },
         OpEntry {
             name: "expm",
             arity: 1, params: NO_PARAMS,
             summary: "exponential of a general square A",
-            apply: |x, _p| expm(x[0]).map_err(sp("expm")),
+            apply: |x, _p| expm(x[0]),
             cases: general_cases,
         },
         OpEntry {
             name: "logm",
             arity: 1, params: NO_PARAMS,
             summary: "principal log of a general square A (no eigenvalue on the closed negative real axis)",
-            apply: |x, _p| logm(x[0]).map_err(sp("logm")),
+            apply: |x, _p| logm(x[0]),
             cases: general_cases,
         },
         OpEntry {
             name: "sqrtm",
             arity: 1, params: NO_PARAMS,
             summary: "principal square root of a general square A (no eigenvalue on the closed negative real axis)",
-            apply: |x, _p| sqrtm(x[0]).map_err(sp("sqrtm")),
+            apply: |x, _p| sqrtm(x[0]),
             cases: general_cases,
         },
         OpEntry {
@@ -687,14 +683,14 @@ pub fn registry() -> Vec<OpEntry> {
             arity: 1,
             params: NO_PARAMS,
             summary: "eigenvalues of a general square A (n×1 complex, faer's order)",
-            apply: |x, _p| eigvals(x[0]).map_err(sp("eigvals")),
+            apply: |x, _p| eigvals(x[0]),
             cases: eig_cases,
         },
         OpEntry {
             name: "svdvals",
             arity: 1, params: NO_PARAMS,
             summary: "singular values of A (any m×n), descending, min(m,n)×1",
-            apply: |x, _p| svdvals(x[0]).map_err(sp("svdvals")),
+            apply: |x, _p| svdvals(x[0]),
             cases: svd_cases,
         },
         OpEntry {
@@ -704,7 +700,7 @@ pub fn registry() -> Vec<OpEntry> {
                 ParamSpec { name: "which", default: "smallest", meaning: "smallest | largest: which end of the spectrum" },
             ],
             summary: "orthogonal projector onto the eigenspace of the k smallest (or largest) eigenvalues of sym(A)",
-            apply: |x, p| eigh_projector(x[0].sym()?, p.usize("k")?, p.which("which")?).map_err(sp("eigh_projector")),
+            apply: |x, p| eigh_projector(x[0].sym()?, p.usize("k")?, p.which("which")?),
             cases: projector_cases,
         },
         OpEntry {
@@ -712,7 +708,7 @@ pub fn registry() -> Vec<OpEntry> {
             arity: 1,
             params: &[ParamSpec { name: "eps", default: "1e-3", meaning: "ridge ε > 0 added to the covariance" }],
             summary: "F (m×d) ↦ logm_sym(FᵀF/m + eps·I)",
-            apply: |x, p| o2p(x[0], p.f64("eps")?).map_err(|e| e.into_engine("o2p")),
+            apply: |x, p| o2p(x[0], p.f64("eps")?),
             cases: o2p_cases,
         },
         OpEntry {
@@ -720,7 +716,7 @@ pub fn registry() -> Vec<OpEntry> {
             arity: 1,
             params: NO_PARAMS,
             summary: "F (n×d, nonnegative) ↦ Π = Z(ZᵀZ)⁻¹Zᵀ with Z = D^{-1/2}F, D = diag(FFᵀ1)",
-            apply: |x, _p| ncut_projector(x[0]).map_err(|e| e.into_engine("ncut_projector")),
+            apply: |x, _p| ncut_projector(x[0]),
             cases: ncut_cases,
         },
         OpEntry {

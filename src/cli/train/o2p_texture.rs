@@ -105,7 +105,7 @@ fn upper_triangle<'t>(l: Var<'t>) -> EResult<Var<'t>> {
 fn descriptor<'t>(x: Var<'t>, w: Var<'t>, pool: Pool) -> EResult<Var<'t>> {
     let f = x.matmul(w)?;
     match pool {
-        Pool::LogCov => upper_triangle(o2p(f, EPS).map_err(|e| e.into_engine("o2p"))?),
+        Pool::LogCov => upper_triangle(o2p(f, EPS)?),
         Pool::Average => Var::hcat(&[f.mean(Axis::Rows)?, f.abs()?.mean(Axis::Rows)?]),
     }
 }
