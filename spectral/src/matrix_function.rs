@@ -238,6 +238,65 @@ mod tests {
         assert_rules("logm_sym complex tie", |_, x| logm_sym(x[0].sym()?), &[h]);
     }
 
+    /// Regression (issue 7, bug 1): integer powers at a tied *negative* eigenvalue took the
+    /// plain quotient at the ≈1e-15 gaps the eigensolver returns for a tie (vjp-vs-FD 3e-2
+    /// on (−3, −3, −3, 1)); clusters near 0 and at −1e3, first and second order.
+    #[test]
+    fn integer_powers_at_negative_ties() {
+        for (label, spec) in [
+            ("(-3,-3,-3,1)", vec![-3.0, -3.0, -3.0, 1.0]),
+            ("(-1e3,-1e3,2)", vec![-1e3, -1e3, 2.0]),
+            ("(-2,-2+1e-9,-1,-1)", vec![-2.0, -2.0 + 1e-9, -1.0, -1.0]),
+            ("cluster at 0", vec![-5e-10, 5e-10, 2e-9, 1.0]),
+        ] {
+            for seed in [1, 2, 3] {
+                let a = symmetric_from_seed(&spec, seed);
+                for p in [2.0, 3.0] {
+                    assert_rules(
+                        &format!("powm_sym p={p} {label} seed {seed}"),
+                        move |_, x| powm_sym(x[0].sym()?, p),
+                        std::slice::from_ref(&a),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Regression (issue 7, bug 1): a user function's divided differences switched to
+    /// f′(midpoint) only relative to |a|, |b|, so a cluster at 0 took the plain quotient
+    /// (custom exp vs built-in exp: 2e-8 apart at ±5e-10, 5e-5 at ±5e-13). The gradients of
+    /// a user exp and the built-in exp must now agree to rounding everywhere.
+    #[test]
+    fn user_function_agrees_with_builtin_near_zero() {
+        let custom = SymFn::Custom {
+            name: "my_exp",
+            f: Rc::new(f64::exp),
+            df: Rc::new(f64::exp),
+            d2f: Some(Rc::new(f64::exp)),
+        };
+        for spec in [
+            vec![-5e-10, 5e-10, 1.0],
+            vec![-5e-13, 5e-13, 1.0],
+            vec![-1e3, -1e3 + 1e-10, 0.0],
+            vec![7.0, 7.0 + 1e-12, 7.0 + 3e-12],
+        ] {
+            let av = symmetric_from_seed(&spec, 4);
+            let gbar = matgrad_engine::testing::real_matrix(3, 3, 5);
+            let grad = |f: SymFn| {
+                let t = Tape::new();
+                let a = t.leaf(av.clone()).unwrap();
+                let y = matrix_function_sym(a, f).unwrap();
+                t.vjp(&[y], std::slice::from_ref(&gbar), &[a]).unwrap()[0].clone()
+            };
+            let (mine, builtin) = (grad(custom.clone()), grad(SymFn::Exp));
+            let d = mine.rel_diff(&builtin).unwrap();
+            assert!(
+                d < 1e-14,
+                "{spec:?}: user exp vs built-in exp differ by {d:e}"
+            );
+        }
+    }
+
     #[test]
     fn custom_function_with_and_without_second_derivative() {
         let cube = |d2: bool| SymFn::Custom {
