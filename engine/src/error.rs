@@ -137,6 +137,15 @@ pub enum Error {
         /// dtype received.
         dtype: DType,
     },
+    /// A gradient or tangent was asked for with respect to a value that does not require
+    /// one (a constant, a detached value, or a value computed only from constants).
+    #[error("{op}: input {index} does not require a gradient (it is a constant, detached, or computed only from constants), so differentiating with respect to it would silently give zeros; create it with Tape::leaf")]
+    ConstantInput {
+        /// The op (`grad`, `vjp`, `jvp`, …).
+        op: &'static str,
+        /// Position of the offending input in the list passed.
+        index: usize,
+    },
     /// Vars from two different tapes were combined.
     #[error("{op}: a Var from another tape was passed in; build every operand on the same Tape")]
     ForeignVar {
@@ -262,6 +271,7 @@ impl Error {
             | Error::NotHermitian { op, .. }
             | Error::NotScalar { op, .. }
             | Error::ForeignVar { op }
+            | Error::ConstantInput { op, .. }
             | Error::InvalidArgument { op, .. }
             | Error::NotDifferentiable { op, .. }
             | Error::Degenerate { op, .. }
@@ -292,6 +302,7 @@ impl Error {
             | Error::NotHermitian { op, .. }
             | Error::NotScalar { op, .. }
             | Error::ForeignVar { op }
+            | Error::ConstantInput { op, .. }
             | Error::InvalidArgument { op, .. }
             | Error::NotDifferentiable { op, .. }
             | Error::Degenerate { op, .. }

@@ -228,10 +228,6 @@ impl std::fmt::Debug for Var<'_> {
 }
 
 fn validate_value(op: &'static str, v: &Value) -> Result<()> {
-    let (m, n) = v.shape();
-    if m == 0 || n == 0 {
-        return Err(EngineError::Empty { op, shape: (m, n) });
-    }
     if !v.is_finite() {
         return Err(EngineError::NonFinite {
             op,
@@ -278,7 +274,8 @@ impl Tape {
         idx
     }
 
-    /// A leaf that requires a gradient. Errors on an empty or non-finite value.
+    /// A leaf that requires a gradient. Errors on a non-finite value. A matrix with zero
+    /// rows or columns is a valid leaf (ops on it give empty or closed-form results).
     pub fn leaf(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
         validate_value("leaf", &value)?;
@@ -289,7 +286,7 @@ impl Tape {
         })
     }
 
-    /// A constant: a value that needs no gradient. Errors on an empty or non-finite value.
+    /// A constant: a value that needs no gradient. Errors on a non-finite value.
     pub fn constant(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
         validate_value("constant", &value)?;
@@ -311,7 +308,8 @@ impl Tape {
     ///
     /// # Errors
     /// [`EngineError::ForeignVar`] when an input belongs to another tape,
-    /// [`EngineError::NonFinite`] when an output holds NaN or ±∞.
+    /// [`EngineError::NonFinite`] when an output holds NaN or ±∞,
+    /// [`EngineError::InvalidArgument`] when `outputs` is empty.
     pub fn record<'t>(
         &'t self,
         op: Rc<dyn Op>,
@@ -319,6 +317,12 @@ impl Tape {
         outputs: Vec<Value>,
     ) -> Result<Vec<Var<'t>>> {
         let n_out = outputs.len();
+        if n_out == 0 {
+            return Err(EngineError::InvalidArgument {
+                op: op.name(),
+                message: "an op must record at least one output value (a bug in the op's forward function)".into(),
+            });
+        }
         let outputs = if n_out == 1 {
             Outputs::One(Rc::new(outputs.into_iter().next().expect("one output")))
         } else {
@@ -402,6 +406,19 @@ impl Tape {
             Ok(())
         } else {
             Err(EngineError::ForeignVar { op })
+        }
+    }
+
+    /// Errors unless every var requires a gradient: differentiating with respect to a
+    /// constant would silently give zeros.
+    fn check_differentiable(&self, op: &'static str, vars: &[Var<'_>]) -> Result<()> {
+        let inner = self.inner.borrow();
+        match vars
+            .iter()
+            .position(|v| !inner.nodes[v.id.node as usize].requires_grad)
+        {
+            Some(index) => Err(EngineError::ConstantInput { op, index }),
+            None => Ok(()),
         }
     }
 
@@ -575,6 +592,7 @@ impl Tape {
     ) -> Result<Vec<Value>> {
         self.check_own("vjp", outputs)?;
         self.check_own("vjp", wrt)?;
+        self.check_differentiable("vjp", wrt)?;
         Self::check_cotangents(outputs, cotangents)?;
         let mark = self.len();
         let was = self.set_recording(false);
@@ -627,6 +645,7 @@ impl Tape {
         self.check_own("vjp_graph", outputs)?;
         self.check_own("vjp_graph", cotangents)?;
         self.check_own("vjp_graph", wrt)?;
+        self.check_differentiable("vjp_graph", wrt)?;
         let cts: Vec<Value> = cotangents.iter().map(|c| (*c.rc()).clone()).collect();
         Self::check_cotangents(outputs, &cts)?;
         let was = self.set_recording(true);
@@ -659,13 +678,17 @@ impl Tape {
     }
 
     /// Gradient of a real 1×1 output with respect to each of `wrt` (zeros where `y` does
-    /// not depend on it). For a complex input `z` the gradient follows PyTorch's
+    /// not depend on it). Every `wrt` must require a gradient (a leaf, or computed from one):
+    /// asking for the gradient with respect to a constant is an error, not zeros. For a complex input `z` the gradient follows PyTorch's
     /// convention, `∂y/∂Re z + i ∂y/∂Im z`.
     ///
     /// # Errors
-    /// [`EngineError::NotScalar`] when `y` is not real 1×1; errors raised by rules.
+    /// [`EngineError::NotScalar`] when `y` is not real 1×1; [`EngineError::ConstantInput`]
+    /// when some `wrt` needs no gradient; errors raised by rules.
     pub fn grad<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>]) -> Result<Vec<Value>> {
         Self::check_scalar("grad", y)?;
+        self.check_own("grad", wrt)?;
+        self.check_differentiable("grad", wrt)?;
         self.vjp(&[y], &[Value::scalar(1.0)], wrt)
     }
 
@@ -677,6 +700,8 @@ impl Tape {
     pub fn grad_graph<'t>(&'t self, y: Var<'t>, wrt: &[Var<'t>]) -> Result<Vec<Var<'t>>> {
         Self::check_scalar("grad_graph", y)?;
         self.check_own("grad_graph", &[y])?;
+        self.check_own("grad_graph", wrt)?;
+        self.check_differentiable("grad_graph", wrt)?;
         let one = self.constant_unchecked(Value::scalar(1.0));
         self.vjp_graph(&[y], &[one], wrt)
     }
@@ -852,6 +877,7 @@ impl Tape {
     ) -> Result<Vec<Value>> {
         self.check_own("jvp", inputs)?;
         self.check_own("jvp", outputs)?;
+        self.check_differentiable("jvp", inputs)?;
         Self::check_tangents(inputs, tangents)?;
         let mark = self.len();
         let was = self.set_recording(false);
@@ -890,6 +916,7 @@ impl Tape {
         self.check_own("jvp_graph", inputs)?;
         self.check_own("jvp_graph", tangents)?;
         self.check_own("jvp_graph", outputs)?;
+        self.check_differentiable("jvp_graph", inputs)?;
         let tv: Vec<Value> = tangents.iter().map(|t| (*t.rc()).clone()).collect();
         Self::check_tangents(inputs, &tv)?;
         let was = self.set_recording(true);
@@ -1064,10 +1091,11 @@ mod tests {
     #[test]
     fn errors() {
         let t = Tape::new();
-        assert!(matches!(
-            t.leaf(Value::zeros(DType::F64, 0, 3)),
-            Err(EngineError::Empty { .. })
-        ));
+        // empty values are valid leaves
+        assert_eq!(
+            t.leaf(Value::zeros(DType::F64, 0, 3)).unwrap().shape(),
+            (0, 3)
+        );
         let nan = Value::Real(faer::mat![[1.0, f64::NAN]]);
         assert!(matches!(
             t.leaf(nan.clone()),
@@ -1113,6 +1141,89 @@ mod tests {
         assert!(matches!(
             crate::same_tape("f", &[]),
             Err(EngineError::InvalidArgument { .. })
+        ));
+    }
+
+    /// Issue 7, bug 3: differentiating with respect to a constant used to return zeros.
+    #[test]
+    fn gradient_with_respect_to_a_constant_is_an_error() {
+        let t = Tape::new();
+        let x = t.leaf(real_matrix(2, 2, 1)).unwrap();
+        let c = t.constant(real_matrix(2, 2, 2)).unwrap();
+        let from_const = c.matmul(c).unwrap();
+        let y = x.matmul(c).unwrap().trace().unwrap();
+        for wrt in [c, from_const, x.detach()] {
+            assert!(matches!(
+                t.grad(y, &[x, wrt]),
+                Err(EngineError::ConstantInput {
+                    op: "grad",
+                    index: 1
+                })
+            ));
+        }
+        assert!(matches!(
+            t.vjp(&[y], &[Value::scalar(1.0)], &[c]),
+            Err(EngineError::ConstantInput {
+                op: "vjp",
+                index: 0
+            })
+        ));
+        assert!(matches!(
+            t.grad_graph(y, &[c]),
+            Err(EngineError::ConstantInput {
+                op: "grad_graph",
+                ..
+            })
+        ));
+        assert!(matches!(
+            t.jvp(&[c], &[real_matrix(2, 2, 3)], &[y]),
+            Err(EngineError::ConstantInput {
+                op: "jvp",
+                index: 0
+            })
+        ));
+        let cv = t.constant(real_matrix(2, 2, 3)).unwrap();
+        assert!(matches!(
+            t.jvp_graph(&[c], &[cv], &[y]),
+            Err(EngineError::ConstantInput {
+                op: "jvp_graph",
+                ..
+            })
+        ));
+        // the message says what to do
+        let msg = t.grad(y, &[c]).unwrap_err().to_string();
+        assert!(msg.contains("Tape::leaf"), "{msg}");
+    }
+
+    /// Issue 7, bug 6: an op that records no output is an error (it made an `expect`
+    /// reachable in the spectral crate through a user op).
+    #[test]
+    fn recording_no_output_is_an_error() {
+        struct Nothing;
+        impl crate::Op for Nothing {
+            fn name(&self) -> &'static str {
+                "nothing"
+            }
+            fn vjp<'t>(
+                &self,
+                _: &crate::OpCtx<'_, 't>,
+                _: &[Option<crate::Var<'t>>],
+            ) -> crate::Result<Vec<Option<crate::Var<'t>>>> {
+                Ok(vec![None])
+            }
+            fn jvp<'t>(
+                &self,
+                _: &crate::OpCtx<'_, 't>,
+                _: &[Option<crate::Var<'t>>],
+            ) -> crate::Result<Vec<Option<crate::Var<'t>>>> {
+                Ok(vec![])
+            }
+        }
+        let t = Tape::new();
+        let x = t.leaf(real_matrix(1, 1, 1)).unwrap();
+        assert!(matches!(
+            t.record(std::rc::Rc::new(Nothing), &[x], vec![]),
+            Err(EngineError::InvalidArgument { op: "nothing", .. })
         ));
     }
 }

@@ -475,9 +475,27 @@ impl Scalar for C64 {
         }
     }
     fn tanh_s(self) -> Self {
-        self.tanh()
+        // tanh(x + iy) = (sinh 2x + i sin 2y)/(cosh 2x + cos 2y) overflows for |x| > ≈355;
+        // beyond |x| = 22, e^{−2|x|} < ε/4, so the real part is ±1 to working precision and
+        // the imaginary part is 4 sin y cos y e^{−2|x|} (glibc's ctanh does the same).
+        if self.re.abs() > 22.0 {
+            let (s, c) = self.im.sin_cos();
+            C64::new(
+                1f64.copysign(self.re),
+                4.0 * s * c * (-2.0 * self.re.abs()).exp(),
+            )
+        } else {
+            self.tanh()
+        }
     }
     fn sigmoid_s(self) -> Self {
-        C64::new(1.0, 0.0) / (C64::new(1.0, 0.0) + (-self).exp())
+        // Two branches so that neither exponential exceeds 1 in modulus (as for reals).
+        let one = C64::new(1.0, 0.0);
+        if self.re >= 0.0 {
+            one / (one + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (one + e)
+        }
     }
 }

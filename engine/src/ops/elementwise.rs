@@ -9,8 +9,16 @@
 //! - real-only, piecewise smooth (relu, abs on reals): `f′` is the constant mask
 //!   `1[x>0]` or `sign(x)`, 0 at the kink (PyTorch's convention).
 //! - softplus `log(1 + eˣ)` (real): `f′ = sigmoid(x)`.
-//! - abs of complex `z`: `y = |z|` real; `ẏ = Re(conj(z) ż)/|z|`, `z̄ = ȳ z/|z|`;
-//!   undefined at `z = 0` (no canonical subgradient), where the rule returns an error.
+//! - abs of complex `z`: `y = |z|` real; `ẏ = Re(conj(z) ż)/|z|`, `z̄ = ȳ z/|z|`.
+//!
+//! Kinks: `abs` (real or complex), `relu` and `norm` at 0 all use the zero subgradient
+//! (the minimum-norm element of the subdifferential; PyTorch's `sgn(0) = 0`). `sqrt` and
+//! `powf` with `p < 1` have an infinite derivative at 0: their rules refuse with
+//! [`EngineError::NotDifferentiable`] naming the entry.
+//!
+//! Overflow: real and complex `sigmoid` use the two-branch form (no exponential of modulus
+//! above 1); complex `tanh` returns `±1 + i·4 sin y cos y e^{−2|x|}` beyond |Re z| = 22,
+//! where the textbook formula overflows (PyTorch: ±1, gradient 0).
 //!
 //! Domains: log needs x > 0 (real) or x ≠ 0 (complex); sqrt x ≥ 0 (real); powf with a
 //! non-integer exponent x ≥ 0 (real). Outside: [`EngineError::Domain`].
@@ -138,20 +146,53 @@ impl Unary {
         }))
     }
 
-    fn complex_abs_guard(&self, y: Var<'_>) -> Result<()> {
-        let v = y.rc();
-        let r = v.as_real().expect("abs output is real");
-        for j in 0..r.ncols() {
-            for i in 0..r.nrows() {
-                if r[(i, j)] == 0.0 {
+    /// Errors at an entry where the derivative is infinite (sqrt and powf with p < 1 at 0).
+    fn infinite_slope_guard(&self, x: Var<'_>) -> Result<()> {
+        let singular = match self.f {
+            Pointwise::Sqrt => true,
+            Pointwise::Powf(p) => p < 1.0 && p != 0.0,
+            _ => false,
+        };
+        if !singular {
+            return Ok(());
+        }
+        let v = x.rc();
+        let (m, n) = v.shape();
+        for j in 0..n {
+            for i in 0..m {
+                let zero = match &*v {
+                    Value::Real(a) => a[(i, j)] == 0.0,
+                    Value::Complex(a) => a[(i, j)].norm() == 0.0,
+                };
+                if zero {
                     return Err(EngineError::NotDifferentiable {
-                        op: "abs",
-                        message: format!("|z| of a complex entry at ({i}, {j}) equal to 0 has no derivative; perturb the input away from 0"),
+                        op: self.f.name(),
+                        message: format!(
+                            "the derivative is infinite at the entry ({i}, {j}) = 0; shift the input away from 0 (e.g. add a small ε)"
+                        ),
                     });
                 }
             }
         }
         Ok(())
+    }
+
+    /// `1/|z|` where `|z| > 0`, and 0 where `z = 0` (the zero subgradient of complex abs),
+    /// as a Var so that the rule stays differentiable.
+    fn inv_modulus<'t>(y: Var<'t>) -> Result<Var<'t>> {
+        let v = y.rc();
+        let r = v.as_real().expect("abs output is real");
+        if (0..r.ncols()).all(|j| (0..r.nrows()).all(|i| r[(i, j)] != 0.0)) {
+            return y.powf(-1.0);
+        }
+        let (m, n) = r.shape();
+        let keep = constant_like(y.tape(), DType::F64, m, n, |i, j| {
+            (if r[(i, j)] != 0.0 { 1.0 } else { 0.0 }, 0.0)
+        });
+        let pad = constant_like(y.tape(), DType::F64, m, n, |i, j| {
+            (if r[(i, j)] != 0.0 { 0.0 } else { 1.0 }, 0.0)
+        });
+        y.add(pad)?.powf(-1.0)?.mul(keep)
     }
 }
 
@@ -164,12 +205,13 @@ impl Op for Unary {
             return Ok(vec![None]);
         };
         let (x, y) = (ctx.input(0), ctx.output(0));
+        self.infinite_slope_guard(x)?;
         match self.derivative(x, y)? {
             Some(d) => Ok(vec![Some(g.mul(d.conj()?)?)]),
             None => {
-                // complex abs: z̄ = ȳ z / |z|
-                self.complex_abs_guard(y)?;
-                Ok(vec![Some(g.div(y)?.to_complex()?.mul(x)?)])
+                // complex abs: z̄ = ȳ z / |z| (0 at z = 0)
+                let r = Unary::inv_modulus(y)?;
+                Ok(vec![Some(g.mul(r)?.to_complex()?.mul(x)?)])
             }
         }
     }
@@ -178,12 +220,13 @@ impl Op for Unary {
             return Ok(vec![None]);
         };
         let (x, y) = (ctx.input(0), ctx.output(0));
+        self.infinite_slope_guard(x)?;
         match self.derivative(x, y)? {
             Some(d) => Ok(vec![Some(d.mul(dx)?)]),
             None => {
-                // complex abs: ẏ = Re(conj(z) ż) / |z|
-                self.complex_abs_guard(y)?;
-                Ok(vec![Some(x.conj()?.mul(dx)?.real()?.div(y)?)])
+                // complex abs: ẏ = Re(conj(z) ż) / |z| (0 at z = 0)
+                let r = Unary::inv_modulus(y)?;
+                Ok(vec![Some(x.conj()?.mul(dx)?.real()?.mul(r)?)])
             }
         }
     }
@@ -428,7 +471,7 @@ fn first_zero<T: Scalar>(y: &Mat<T>) -> Option<(usize, usize)> {
 mod tests {
     use super::Pointwise;
     use crate::testing::{assert_rules, complex_matrix, positive_matrix, real_matrix};
-    use crate::{EngineError, Tape, Value};
+    use crate::{EngineError, Tape, Value, Var};
 
     #[test]
     fn forward_closed_forms() {
@@ -548,19 +591,117 @@ mod tests {
             x.div(zero),
             Err(EngineError::Domain { op: "div", .. })
         ));
-        // sqrt at 0: the value exists, the derivative does not.
+        // sqrt at 0: the value exists, the derivative does not — and the error names sqrt
+        // (it used to surface from the powf inside the rule), in reverse and forward mode.
         let s = zero.sqrt().unwrap();
         let y = s.sum(crate::Axis::All).unwrap();
-        assert!(t.grad(y, &[zero]).is_err());
-        // complex abs at 0
-        let z0 = t
-            .leaf(Value::Complex(faer::mat![[crate::C64::new(0.0, 0.0)]]))
-            .unwrap();
-        let a = z0.abs().unwrap();
         assert!(matches!(
-            t.grad(a, &[z0]),
-            Err(EngineError::NotDifferentiable { op: "abs", .. })
+            t.grad(y, &[zero]),
+            Err(EngineError::NotDifferentiable { op: "sqrt", .. })
+        ));
+        let dz = Value::Real(faer::mat![[1.0, 1.0]]);
+        assert!(matches!(
+            t.jvp(&[zero], &[dz], &[y]),
+            Err(EngineError::NotDifferentiable { op: "sqrt", .. })
+        ));
+        let p = zero.powf(0.5).unwrap().sum(crate::Axis::All).unwrap();
+        assert!(matches!(
+            t.grad(p, &[zero]),
+            Err(EngineError::NotDifferentiable { op: "powf", .. })
         ));
         let _ = Pointwise::Exp;
+    }
+
+    /// Kinks: abs at 0 has the zero subgradient for real and complex input alike (issue 7,
+    /// bug 8: complex abs used to refuse while real abs, relu and norm returned 0).
+    #[test]
+    fn zero_subgradient_at_kinks_real_and_complex() {
+        let t = Tape::new();
+        let z = t
+            .leaf(Value::Complex(faer::mat![[
+                crate::C64::new(0.0, 0.0),
+                crate::C64::new(3.0, -4.0)
+            ]]))
+            .unwrap();
+        let y = z.abs().unwrap().sum(crate::Axis::All).unwrap();
+        let g = t.grad(y, &[z]).unwrap();
+        let g = g[0].as_complex().unwrap();
+        assert_eq!(g[(0, 0)], crate::C64::new(0.0, 0.0));
+        assert!((g[(0, 1)] - crate::C64::new(0.6, -0.8)).norm() < 1e-15);
+        let dz = Value::Complex(faer::mat![[
+            crate::C64::new(1.0, 2.0),
+            crate::C64::new(1.0, 0.0)
+        ]]);
+        let yd = t.jvp(&[z], &[dz], &[y]).unwrap()[0].scalar_real().unwrap();
+        assert!(
+            (yd - 0.6).abs() < 1e-15,
+            "only the nonzero entry moves |z|: {yd}"
+        );
+        let x = t.leaf(Value::Real(faer::mat![[0.0, -2.0]])).unwrap();
+        for f in [Var::abs, Var::relu] {
+            let y = f(x).unwrap().sum(crate::Axis::All).unwrap();
+            assert_eq!(t.grad(y, &[x]).unwrap()[0].as_real().unwrap()[(0, 0)], 0.0);
+        }
+        // second order through the masked rule: |z|² = z z̄ has Hessian 2I away from 0
+        assert_rules(
+            "abs² complex",
+            |_, x| x[0].abs()?.mul(x[0].abs()?)?.sum(crate::Axis::All),
+            &[complex_matrix(2, 2, 9)],
+        );
+    }
+
+    /// Overflow-safe complex tanh and sigmoid (issue 7, bug 8): PyTorch gives ±1 and a zero
+    /// gradient for tanh at |Re z| > 355, and 0 / 1 for sigmoid far out.
+    #[test]
+    fn complex_tanh_and_sigmoid_do_not_overflow() {
+        let t = Tape::new();
+        let c = crate::C64::new;
+        let z = t
+            .leaf(Value::Complex(faer::mat![[
+                c(400.0, 0.3),
+                c(-1e4, 2.0),
+                c(30.0, -1.0)
+            ]]))
+            .unwrap();
+        let th = z.tanh().unwrap().value();
+        let th = th.as_complex().unwrap();
+        assert_eq!(th[(0, 0)], c(1.0, 0.0));
+        assert_eq!(th[(0, 1)], c(-1.0, -0.0));
+        // at Re z = 30 the formula's imaginary part: 4 sin y cos y e^{−60}
+        let want = 4.0 * (-1f64).sin() * (-1f64).cos() * (-60f64).exp();
+        assert!((th[(0, 2)].im - want).abs() < 1e-15 * want.abs());
+        let y = z
+            .tanh()
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(crate::Axis::All)
+            .unwrap();
+        let g = t.grad(y, &[z]).unwrap();
+        assert!(g[0].max_abs() < 1e-20, "tanh is flat out there");
+        let s = t
+            .leaf(Value::Complex(faer::mat![[
+                c(-800.0, 1.0),
+                c(800.0, 1.0),
+                c(0.5, 0.25)
+            ]]))
+            .unwrap();
+        let sv = s.sigmoid().unwrap().value();
+        let sv = sv.as_complex().unwrap();
+        assert_eq!(sv[(0, 0)].norm(), 0.0);
+        assert_eq!(sv[(0, 1)], c(1.0, 0.0));
+        let direct = c(1.0, 0.0) / (c(1.0, 0.0) + (-c(0.5, 0.25)).exp());
+        assert!((sv[(0, 2)] - direct).norm() < 1e-16);
+        // moderate arguments keep the rules
+        assert_rules(
+            "tanh complex",
+            |_, x| x[0].tanh(),
+            &[complex_matrix(2, 2, 4)],
+        );
+        assert_rules(
+            "sigmoid complex",
+            |_, x| x[0].sigmoid(),
+            &[complex_matrix(2, 2, 5)],
+        );
     }
 }

@@ -4,13 +4,17 @@
 //! - `Y = A⁻¹`: `Ẏ = −Y Ȧ Y`; `Ā = −Yᴴ Ȳ Yᴴ`.
 //! - `X = A⁻¹ B`: `Ẋ = A⁻¹(Ḃ − Ȧ X)`; `B̄ = A⁻ᴴ X̄`, `Ā = −B̄ Xᴴ`.
 //! - `X = A⁻ᴴ B`: `Ẋ = A⁻ᴴ(Ḃ − Ȧᴴ X)`; `B̄ = A⁻¹ X̄`, `Ā = −X B̄ᴴ`.
-//! - `d = det A`: `ḋ = d tr(A⁻¹ Ȧ)`; `Ā = d̄ conj(d) A⁻ᴴ` (Jacobi's formula).
+//! - `d = det A`: `ḋ = tr(adj(A) Ȧ)`; `Ā = d̄ adj(A)ᴴ` (Jacobi's formula with the adjugate,
+//!   which exists at singular A: see `adjugate.rs`).
 //! - `ℓ = log|det A|`: `ℓ̇ = Re tr(A⁻¹ Ȧ)`; `Ā = ℓ̄ A⁻ᴴ`.
 //!
 //! Singularity: a matrix whose smallest LU pivot is below `n·ε` times its largest is
-//! reported as [`EngineError::Singular`] by `inv`, `solve` and `logdet`; `det` returns its
-//! value (0 included) but its rules need `A⁻¹` and raise the same error. The gradient of
-//! `det` at a singular matrix (the adjugate) is not implemented.
+//! reported as [`EngineError::Singular`] by `inv`, `solve` and `logdet`. `det` is a
+//! polynomial: its value, gradient (the adjugate) and second derivatives exist and are
+//! computed at singular matrices too.
+//!
+//! Empty (0×0) matrices: `inv` and `solve` give empty results, `det = 1` and `logdet = 0`
+//! (the empty product), as in numpy.
 //!
 //! Residuals: none beyond the handles; the rules re-factor through `inv`/`solve`, which
 //! keeps them differentiable (second order). Derivation: docs/math/inverse.md.
@@ -30,10 +34,15 @@ use crate::value::{DType, Scalar, Value};
 fn lu_checked<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<PartialPivLu<T>> {
     let n = a.nrows();
     let lu = a.partial_piv_lu();
+    if n == 0 {
+        return Ok(lu);
+    }
     let u = lu.U();
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for i in 0..n {
+        // a zero pivot makes faer's elimination divide 0/0, so later pivots may be NaN
         let p = u[(i, i)].modulus();
+        let p = if p.is_finite() { p } else { 0.0 };
         lo = lo.min(p);
         hi = hi.max(p);
     }
@@ -126,16 +135,15 @@ impl Op for Det {
         let Some(g) = ct[0] else {
             return Ok(vec![None]);
         };
-        let (a, d) = (ctx.input(0), ctx.output(0));
-        let s = g.mul(d.conj()?)?;
-        Ok(vec![Some(a.inv()?.adjoint()?.mul_scalar(s)?)])
+        let a = ctx.input(0);
+        Ok(vec![Some(a.adjugate()?.adjoint()?.mul_scalar(g)?)])
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let Some(da) = t[0] else {
             return Ok(vec![None]);
         };
-        let (a, d) = (ctx.input(0), ctx.output(0));
-        Ok(vec![Some(d.mul(a.solve(da)?.trace()?)?)])
+        let a = ctx.input(0);
+        Ok(vec![Some(a.adjugate()?.matmul(da)?.trace()?)])
     }
 }
 
@@ -176,6 +184,22 @@ fn solve_mat<T: Scalar>(a: &Mat<T>, b: &Mat<T>, form: Form) -> Result<Mat<T>> {
         Form::Adjoint => lu.solve_adjoint_in_place(x.as_mut()),
     }
     Ok(x)
+}
+
+/// `det A` by LU; at an exactly singular matrix faer's elimination meets a zero pivot and
+/// produces NaN, and the SVD (`det(U)·conj(det V)·Π sᵢ`, no division) gives the value.
+fn det_mat<T: Scalar>(a: &Mat<T>) -> Result<T> {
+    let d = a.determinant();
+    if d.finite() {
+        return Ok(d);
+    }
+    let svd = a.svd().map_err(|e| EngineError::NoConvergence {
+        op: "det",
+        detail: format!("{e:?}"),
+    })?;
+    let s = svd.S().column_vector();
+    let prod = (0..a.nrows()).fold(1.0, |p, i| p * s[i].re());
+    Ok(svd.U().determinant() * svd.V().determinant().cj() * T::from_f64(prod))
 }
 
 fn logabsdet<T: Scalar>(a: &Mat<T>) -> Result<f64> {
@@ -232,15 +256,15 @@ impl<'t> Var<'t> {
         tape.record1(Rc::new(SolveOp { form }), &[self, b], out)
     }
 
-    /// Determinant (1×1, same dtype).
+    /// Determinant (1×1, same dtype; 1 for a 0×0 matrix). Differentiable everywhere,
+    /// singular matrices included: the gradient is the adjugate ([`Var::adjugate`]).
     ///
     /// # Errors
-    /// [`EngineError::NotSquare`]. The value at a singular matrix is returned; its
-    /// gradient raises [`EngineError::Singular`].
+    /// [`EngineError::NotSquare`].
     pub fn det(self) -> Result<Var<'t>> {
         let a = self.rc();
         square("det", &a)?;
-        let out = map_value!(&*a, x => { let d = x.determinant(); Mat::from_fn(1, 1, |_, _| d) });
+        let out = map_value!(&*a, x => { let d = det_mat(x)?; Mat::from_fn(1, 1, |_, _| d) });
         self.tape().record1(Rc::new(Det), &[self], out)
     }
 
@@ -342,9 +366,13 @@ mod tests {
             s.solve(b),
             Err(EngineError::Singular { op: "solve", .. })
         ));
+        // det at a singular matrix: value 0, gradient adj(A)ᵀ = [[4, −2], [−2, 1]] (issue 7,
+        // bug 4: it used to refuse with "inv: … singular")
         let d = s.det().unwrap();
         assert_eq!(d.value().scalar_real(), Some(0.0));
-        assert!(matches!(t.grad(d, &[s]), Err(EngineError::Singular { .. })));
+        let g = t.grad(d, &[s]).unwrap();
+        let want = Value::Real(faer::mat![[4.0, -2.0], [-2.0, 1.0]]);
+        assert!(g[0].rel_diff(&want).unwrap() < 1e-15, "{:?}", g[0]);
         let r = t.leaf(real_matrix(2, 3, 1)).unwrap();
         assert!(matches!(r.inv(), Err(EngineError::NotSquare { .. })));
         let a = t.leaf(real_matrix(3, 3, 1)).unwrap();

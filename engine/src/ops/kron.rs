@@ -82,15 +82,38 @@ impl Op for Kron {
         };
         let (x, y) = (ctx.input(0), ctx.input(1));
         let (gx, gy) = match self.kind {
-            // C = X ⊗ Y
-            Kind::Product => (
-                ctx.needs_grad(0)
-                    .then(|| h.kron_contract_left(y))
-                    .transpose()?,
-                ctx.needs_grad(1)
-                    .then(|| h.kron_contract_right(x))
-                    .transpose()?,
-            ),
+            // C = X ⊗ Y; with an empty factor C is empty and the other factor's cotangent
+            // is an empty sum (zero), which the contractions cannot infer the shape of
+            Kind::Product => {
+                let zero = |v: Var<'t>| {
+                    let (m, n) = v.shape();
+                    v.tape().constant(crate::Value::zeros(v.dtype(), m, n))
+                };
+                let empty = |v: Var<'t>| {
+                    let (m, n) = v.shape();
+                    m == 0 || n == 0
+                };
+                (
+                    ctx.needs_grad(0)
+                        .then(|| {
+                            if empty(y) {
+                                zero(x)
+                            } else {
+                                h.kron_contract_left(y)
+                            }
+                        })
+                        .transpose()?,
+                    ctx.needs_grad(1)
+                        .then(|| {
+                            if empty(x) {
+                                zero(y)
+                            } else {
+                                h.kron_contract_right(x)
+                            }
+                        })
+                        .transpose()?,
+                )
+            }
             // H = kcl(G = X, B = Y)
             Kind::ContractLeft => (
                 ctx.needs_grad(0).then(|| h.kron(y)).transpose()?,
@@ -127,15 +150,20 @@ impl<'t> Var<'t> {
         let tape = same_tape(name, &[self, other])?;
         let (a, b) = (self.rc(), other.rc());
         same_dtype(name, &a, &b)?;
-        if kind != Kind::Product {
+        if kind == Kind::Product {
+            let ((m, n), (p, q)) = (a.shape(), b.shape());
+            let rows = m.saturating_mul(p);
+            let cols = n.saturating_mul(q);
+            crate::ops::entries(name, rows, cols)?;
+        } else {
             let (gm, gn) = a.shape();
             let (fm, fn_) = b.shape();
-            if gm % fm != 0 || gn % fn_ != 0 {
+            if fm == 0 || fn_ == 0 || gm % fm != 0 || gn % fn_ != 0 {
                 return Err(EngineError::ShapeMismatch {
                     op: name,
                     lhs: a.shape(),
                     rhs: b.shape(),
-                    hint: "the cotangent's shape must be a multiple of the factor's shape",
+                    hint: "the cotangent's shape must be a multiple of the factor's shape, and the factor must have entries",
                 });
             }
         }

@@ -24,6 +24,7 @@ macro_rules! shared_op {
     }};
 }
 
+pub mod adjugate;
 pub mod arith;
 pub mod cholesky;
 pub mod complex;
@@ -71,6 +72,39 @@ pub(crate) fn same_dtype(op: &'static str, a: &Value, b: &Value) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Entries a single value may hold: a complex entry takes 16 bytes and an allocation may
+/// not exceed `isize::MAX` bytes, so anything larger is refused before faer would panic.
+pub(crate) const MAX_ENTRIES: usize = (isize::MAX as usize) / 16;
+
+/// `m·n` when an `m×n` result can be allocated (checked arithmetic; above 1 GiB a fallible
+/// allocation is tried first, because faer unwraps a failed allocation), else an error
+/// naming `op`.
+pub(crate) fn entries(op: &'static str, m: usize, n: usize) -> Result<usize> {
+    let too_big = || EngineError::InvalidArgument {
+        op,
+        message: format!("a {m}×{n} result does not fit in memory; check the requested shape"),
+    };
+    let e = match m.checked_mul(n) {
+        Some(e) if e <= MAX_ENTRIES => e,
+        _ => return Err(too_big()),
+    };
+    let bytes = e * 16;
+    if bytes >= 1 << 30 {
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(bytes).map_err(|_| too_big())?;
+    }
+    Ok(e)
+}
+
+/// `a + b` for sizes, or an error naming `op` on overflow.
+pub(crate) fn add_sizes(op: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_add(b)
+        .ok_or_else(|| EngineError::InvalidArgument {
+            op,
+            message: format!("the size {a} + {b} overflows; check the requested shape or offsets"),
+        })
 }
 
 /// Errors unless `a` is square.

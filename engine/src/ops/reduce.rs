@@ -2,7 +2,7 @@
 //! Frobenius inner product `inner`, its real part `dot_real`, and the Frobenius norm.
 //!
 //! - `y = Σ X` along an axis: `ẏ = Σ Ẋ`; `X̄ = broadcast(ȳ)` back to the shape of X.
-//! - `y = tr X`: `ẏ = tr Ẋ`; `X̄ = ȳ I`.
+//! - `y = tr X = Σᵢ Xᵢᵢ` (i < min(m, n)): `ẏ = tr Ẋ`; `X̄ = ȳ I_{m×n}` (ones on the diagonal).
 //! - `y = ⟨A, B⟩ = Σ conj(A) ∘ B` is built from `conj`, `mul` and `sum` (its rules come from
 //!   theirs: `Ā = B ȳ*`, `B̄ = A ȳ`).
 //! - `y = ‖X‖_F`: `ẏ = Re⟨X, Ẋ⟩ / y`; `X̄ = ȳ X / y`. At `X = 0` both rules return 0, the
@@ -16,7 +16,6 @@ use faer::Mat;
 
 use crate::error::Result;
 use crate::map_value;
-use crate::ops::square;
 use crate::tape::{Op, OpCtx, Var};
 use crate::value::{DType, Scalar, Value};
 
@@ -36,7 +35,7 @@ struct Sum {
     axis: Axis,
 }
 struct Trace {
-    n: usize,
+    shape: (usize, usize),
 }
 struct Norm;
 
@@ -59,8 +58,9 @@ impl Op for Trace {
         "trace"
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let (m, n) = self.shape;
         Ok(vec![ct[0]
-            .map(|g| g.broadcast_to(self.n, 1)?.diag_embed(self.n, self.n))
+            .map(|g| g.broadcast_to(m.min(n), 1)?.diag_embed(m, n))
             .transpose()?])
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
@@ -149,7 +149,8 @@ impl<'t> Var<'t> {
     /// Mean along `axis`.
     ///
     /// # Errors
-    /// None in practice.
+    /// [`crate::EngineError::Empty`] when the entries averaged over are none (the mean of
+    /// nothing is undefined; numpy returns NaN).
     pub fn mean(self, axis: Axis) -> Result<Var<'t>> {
         let (m, n) = self.shape();
         let count = match axis {
@@ -157,21 +158,28 @@ impl<'t> Var<'t> {
             Axis::Rows => m,
             Axis::Cols => n,
         };
+        if count == 0 {
+            return Err(crate::EngineError::Empty {
+                op: "mean",
+                shape: (m, n),
+            });
+        }
         self.sum(axis)?.scale(1.0 / count as f64)
     }
 
-    /// Trace of a square matrix, as a 1×1 value.
+    /// Trace: the sum of the main diagonal, as a 1×1 value. A rectangular m×n matrix has a
+    /// diagonal of length min(m, n) (numpy's and PyTorch's `trace`); an empty one gives 0.
     ///
     /// # Errors
-    /// [`crate::EngineError::NotSquare`].
+    /// None in practice.
     pub fn trace(self) -> Result<Var<'t>> {
         let a = self.rc();
-        let n = square("trace", &a)?;
+        let shape = a.shape();
         let out = map_value!(&*a, x => {
-            let s = (0..n).fold(T0::zero_of(x), |s, i| s + x[(i, i)]);
+            let s = (0..shape.0.min(shape.1)).fold(T0::zero_of(x), |s, i| s + x[(i, i)]);
             Mat::from_fn(1, 1, |_, _| s)
         });
-        self.tape().record1(Rc::new(Trace { n }), &[self], out)
+        self.tape().record1(Rc::new(Trace { shape }), &[self], out)
     }
 
     /// Frobenius inner product `⟨self, other⟩ = Σ conj(self) ∘ other` (1×1, same dtype).
@@ -286,9 +294,18 @@ mod tests {
     fn errors() {
         let t = Tape::new();
         let a = t.leaf(real_matrix(2, 3, 1)).unwrap();
+        // a rectangular trace sums the diagonal (numpy, PyTorch); issue 7, bug 8
+        let av = a.value();
+        let ar = av.as_real().unwrap();
+        assert_eq!(
+            a.trace().unwrap().value().scalar_real(),
+            Some(ar[(0, 0)] + ar[(1, 1)])
+        );
         assert!(matches!(
-            a.trace(),
-            Err(EngineError::NotSquare { op: "trace", .. })
+            t.leaf(Value::zeros(crate::DType::F64, 0, 2))
+                .unwrap()
+                .mean(Axis::All),
+            Err(EngineError::Empty { op: "mean", .. })
         ));
         assert!(matches!(
             a.inner(t.leaf(real_matrix(3, 2, 1)).unwrap()),

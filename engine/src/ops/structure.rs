@@ -353,7 +353,7 @@ impl<'t> Var<'t> {
     pub fn reshape(self, m: usize, n: usize) -> Result<Var<'t>> {
         let a = self.rc();
         let (m0, n0) = a.shape();
-        if m * n != m0 * n0 || m == 0 {
+        if m.checked_mul(n) != Some(m0 * n0) {
             return Err(EngineError::ShapeMismatch {
                 op: "reshape",
                 lhs: (m0, n0),
@@ -362,6 +362,7 @@ impl<'t> Var<'t> {
             });
         }
         let out = map_value!(&*a, x => Mat::from_fn(m, n, |i, j| {
+            // m0 ≥ 1 here: an empty target has no entries to fill
             let l = i + j * m;
             x[(l % m0, l / m0)]
         }));
@@ -384,17 +385,19 @@ impl<'t> Var<'t> {
         self.reshape(m * n, 1)
     }
 
-    /// The submatrix `self[rows, cols]`.
+    /// The submatrix `self[rows, cols]` (an empty range gives an empty matrix).
     ///
     /// # Errors
-    /// [`EngineError::InvalidArgument`] for empty or out-of-bounds ranges.
+    /// [`EngineError::InvalidArgument`] for reversed or out-of-bounds ranges.
     pub fn slice(self, rows: Range<usize>, cols: Range<usize>) -> Result<Var<'t>> {
         let a = self.rc();
         let (m, n) = a.shape();
-        if rows.start >= rows.end || cols.start >= cols.end || rows.end > m || cols.end > n {
+        if rows.start > rows.end || cols.start > cols.end || rows.end > m || cols.end > n {
             return Err(EngineError::InvalidArgument {
                 op: "slice",
-                message: format!("ranges {rows:?}×{cols:?} are empty or outside a {m}×{n} matrix"),
+                message: format!(
+                    "ranges {rows:?}×{cols:?} are reversed or outside a {m}×{n} matrix"
+                ),
             });
         }
         let (pm, pn) = (rows.end - rows.start, cols.end - cols.start);
@@ -416,7 +419,10 @@ impl<'t> Var<'t> {
     pub fn embed(self, full: (usize, usize), r0: usize, c0: usize) -> Result<Var<'t>> {
         let a = self.rc();
         let (pm, pn) = a.shape();
-        if r0 + pm > full.0 || c0 + pn > full.1 {
+        crate::ops::entries("embed", full.0, full.1)?;
+        if crate::ops::add_sizes("embed", r0, pm)? > full.0
+            || crate::ops::add_sizes("embed", c0, pn)? > full.1
+        {
             return Err(EngineError::InvalidArgument {
                 op: "embed",
                 message: format!(
@@ -468,7 +474,7 @@ impl<'t> Var<'t> {
             }
             crate::ops::same_dtype(op, first, v)?;
         }
-        let sizes = vals
+        let sizes: Vec<usize> = vals
             .iter()
             .map(|v| {
                 if axis == Axis::Cols {
@@ -478,6 +484,13 @@ impl<'t> Var<'t> {
                 }
             })
             .collect();
+        let total = sizes
+            .iter()
+            .try_fold(0usize, |acc, &s| crate::ops::add_sizes(op, acc, s))?;
+        match axis {
+            Axis::Cols => crate::ops::entries(op, first.nrows(), total)?,
+            _ => crate::ops::entries(op, total, first.ncols())?,
+        };
         let out = match &**first {
             Value::Real(_) => {
                 let ms: Vec<&Mat<f64>> = vals
@@ -513,14 +526,17 @@ impl<'t> Var<'t> {
         Self::concat(parts, Axis::Rows)
     }
 
-    /// Broadcasts a 1×1, 1×n or m×1 value to `m×n` (repeating it).
+    /// Broadcasts a 1×1, 1×n or m×1 value to `m×n` (repeating it; a target with a zero
+    /// dimension gives an empty matrix).
     ///
     /// # Errors
-    /// [`EngineError::ShapeMismatch`] when the shape cannot be broadcast.
+    /// [`EngineError::ShapeMismatch`] when the shape cannot be broadcast; a target too large
+    /// to allocate.
     pub fn broadcast_to(self, m: usize, n: usize) -> Result<Var<'t>> {
         let a = self.rc();
         let (am, an) = a.shape();
-        if (am != 1 && am != m) || (an != 1 && an != n) || m == 0 || n == 0 {
+        crate::ops::entries("broadcast_to", m, n)?;
+        if (am != 1 && am != m) || (an != 1 && an != n) {
             return Err(EngineError::ShapeMismatch {
                 op: "broadcast_to",
                 lhs: (am, an),
@@ -557,6 +573,7 @@ impl<'t> Var<'t> {
     /// [`EngineError::ShapeMismatch`] when `self` is not `min(m,n)×1`.
     pub fn diag_embed(self, m: usize, n: usize) -> Result<Var<'t>> {
         let a = self.rc();
+        crate::ops::entries("diag_embed", m, n)?;
         if a.shape() != (m.min(n), 1) {
             return Err(EngineError::ShapeMismatch {
                 op: "diag_embed",
@@ -731,9 +748,30 @@ mod tests {
             a.slice(0..3, 0..1),
             Err(EngineError::InvalidArgument { op: "slice", .. })
         ));
+        // an empty range is an empty matrix; a reversed one is an error
+        assert_eq!(a.slice(1..1, 0..1).unwrap().shape(), (0, 1));
+        let (hi, lo) = (2, 1);
         assert!(matches!(
-            a.slice(1..1, 0..1),
+            a.slice(hi..lo, 0..1),
             Err(EngineError::InvalidArgument { op: "slice", .. })
+        ));
+        // sizes that overflow usize are errors, not panics (issue 7, bug 6)
+        assert!(matches!(
+            a.embed((usize::MAX, 2), usize::MAX, 0),
+            Err(EngineError::InvalidArgument { op: "embed", .. })
+        ));
+        assert!(matches!(
+            a.reshape(usize::MAX, 2),
+            Err(EngineError::ShapeMismatch { op: "reshape", .. })
+        ));
+        assert!(matches!(
+            t.leaf(real_matrix(1, 1, 1))
+                .unwrap()
+                .broadcast_to(1 << 40, 1 << 40),
+            Err(EngineError::InvalidArgument {
+                op: "broadcast_to",
+                ..
+            })
         ));
         assert!(matches!(
             a.embed((2, 2), 0, 0),
