@@ -48,11 +48,10 @@ fn split(v: &Value, n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn stack(parts: Vec<Value>) -> Value {
-    let n = parts[0].ncols();
+fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
     let rows: usize = parts.iter().map(Value::nrows).sum();
-    match &parts[0] {
-        Value::Real(_) => {
+    match dtype {
+        matgrad_engine::DType::F64 => {
             let mut out = Mat::<f64>::zeros(rows, n);
             for (k, p) in parts.iter().enumerate() {
                 out.as_mut()
@@ -61,7 +60,7 @@ fn stack(parts: Vec<Value>) -> Value {
             }
             Value::Real(out)
         }
-        Value::Complex(_) => {
+        matgrad_engine::DType::C64 => {
             let mut out = Mat::<matgrad_engine::C64>::zeros(rows, n);
             for (k, p) in parts.iter().enumerate() {
                 out.as_mut()
@@ -117,7 +116,7 @@ impl Batch {
             .zip(parts.par_iter())
             .map(|(b, gk)| weighted_congruence(&b.eig.u, |i, j| b.f1[i * n + j], gk))
             .collect();
-        Ok(stack(out.into_iter().collect::<Result<_>>()?))
+        Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 
     fn second(&self, e: &Value, g: &Value) -> Result<Value> {
@@ -133,7 +132,7 @@ impl Batch {
                 second_congruence(&b.eig.u, &|i, k, j| t[(i * n + k) * n + j], ek, gk)
             })
             .collect();
-        Ok(stack(out.into_iter().collect::<Result<_>>()?))
+        Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 }
 
@@ -204,9 +203,11 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
         blocks,
         f2: std::cell::OnceCell::new(),
     });
-    stacked
-        .tape()
-        .record1(Rc::new(MatFn { fam: batch }), &[stacked], stack(outs))
+    stacked.tape().record1(
+        Rc::new(MatFn { fam: batch }),
+        &[stacked],
+        stack(outs, stacked.dtype(), n),
+    )
 }
 
 #[cfg(test)]
@@ -218,7 +219,7 @@ mod tests {
     use matgrad_engine::Tape;
 
     fn stacked(blocks: &[Value]) -> Value {
-        stack(blocks.to_vec())
+        stack(blocks.to_vec(), blocks[0].dtype(), blocks[0].ncols())
     }
 
     #[test]

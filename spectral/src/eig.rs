@@ -1,6 +1,8 @@
 //! `eig`: eigenvalues and eigenvectors of a general square matrix (real or complex input;
-//! complex outputs). `A V = V diag(λ)`, λ in faer's order, each column of V of unit
-//! 2-norm with an arbitrary phase; `eigvals`: λ only.
+//! complex outputs). `A V = V diag(λ)`, λ sorted by ascending real part and then ascending
+//! imaginary part (so entry i of a cotangent λ̄ always meets the i-th eigenvalue in that
+//! order; a real matrix's conjugate pair comes as (a − bi, a + bi)), each column of V of unit
+//! 2-norm with its first entry of largest modulus real and positive; `eigvals`: λ only.
 //!
 //! With `P = V⁻¹ Ȧ V`, `Eᵢⱼ = λⱼ − λᵢ`:
 //! - tangent: `λ̇ = diag(P)`; `V̇ = V (X − diag(Re(VᴴV X)ᵢᵢ))` with `X = P / E` off the
@@ -267,13 +269,37 @@ fn eig_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_>
             op: OP,
             detail: format!("{e:?}"),
         })?;
-        let lam: Vec<C64> = (0..n).map(|i| e.S().column_vector()[i]).collect();
+        let raw: Vec<C64> = (0..n).map(|i| e.S().column_vector()[i]).collect();
+        // A documented order (faer's is an artefact of its Schur form): ascending real
+        // part, then ascending imaginary part, so a real matrix's conjugate pair comes as
+        // (a − bi, a + bi).
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&i, &j| {
+            raw[i]
+                .re
+                .total_cmp(&raw[j].re)
+                .then(raw[i].im.total_cmp(&raw[j].im))
+        });
+        let lam: Vec<C64> = order.iter().map(|&k| raw[k]).collect();
         // faer does not normalise the eigenvectors; the rules assume unit 2-norm columns.
+        // The phase is fixed too: the first entry of largest modulus is real and positive.
         let u = e.U();
-        let norms: Vec<f64> = (0..n)
-            .map(|j| (0..n).map(|i| u[(i, j)].norm_sqr()).sum::<f64>().sqrt())
+        let phases: Vec<C64> = order
+            .iter()
+            .map(|&k| {
+                let norm = (0..n).map(|i| u[(i, k)].norm_sqr()).sum::<f64>().sqrt();
+                let big = (0..n).fold(0, |b, i| {
+                    if u[(i, k)].norm() > u[(b, k)].norm() {
+                        i
+                    } else {
+                        b
+                    }
+                });
+                let z = u[(big, k)];
+                (z.conj() / z.norm()) / norm
+            })
             .collect();
-        let vecs = Mat::from_fn(n, n, |i, j| u[(i, j)] / norms[j]);
+        let vecs = Mat::from_fn(n, n, |i, j| u[(i, order[j])] * phases[j]);
         Ok((lam, vecs, v.dtype() == DType::F64))
     })?;
     let n = lam.len();
@@ -341,6 +367,59 @@ mod tests {
     use super::*;
     use matgrad_engine::testing::{assert_rules, complex_matrix, real_matrix};
     use matgrad_engine::{Axis, Tape};
+
+    /// Issue 7, bug 7: a documented, deterministic order — ascending real part, then
+    /// imaginary part — whatever order faer's Schur form produces.
+    #[test]
+    fn eigenvalues_come_in_the_documented_order() {
+        // spectrum {3, −1, ±2i} (a rotation block) in a random basis: A = Q D Q⁻¹
+        let d = faer::mat![
+            [3.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, -2.0, 0.0],
+            [0.0, 2.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, -1.0]
+        ];
+        let q = real_matrix(4, 4, 11);
+        let q = q.as_real().unwrap();
+        let qinv = faer::linalg::solvers::DenseSolveCore::inverse(&q.as_ref().partial_piv_lu());
+        let a = q * &d * &qinv;
+        let t = Tape::new();
+        let x = t.leaf(Value::Real(a)).unwrap();
+        let (l, v) = eig(x).unwrap();
+        let lv = l.value();
+        let got = lv.as_complex().unwrap();
+        let want = [
+            C64::new(-1.0, 0.0),
+            C64::new(0.0, -2.0),
+            C64::new(0.0, 2.0),
+            C64::new(3.0, 0.0),
+        ];
+        for (i, w) in want.iter().enumerate() {
+            assert!(
+                (got[(i, 0)] - w).norm() < 1e-12,
+                "λ[{i}] = {:?}, want {w:?}",
+                got[(i, 0)]
+            );
+        }
+        // A V = V Λ, unit columns, first largest entry real positive
+        let vv = v.value();
+        let vm = vv.as_complex().unwrap();
+        let ac = x.value().to_complex();
+        let av = &ac * vm;
+        for j in 0..4 {
+            let mut norm = 0.0;
+            let mut big = 0;
+            for i in 0..4 {
+                assert!((av[(i, j)] - vm[(i, j)] * got[(j, 0)]).norm() < 1e-11);
+                norm += vm[(i, j)].norm_sqr();
+                if vm[(i, j)].norm() > vm[(big, j)].norm() {
+                    big = i;
+                }
+            }
+            assert!((norm - 1.0).abs() < 1e-14);
+            assert!(vm[(big, j)].im.abs() < 1e-15 && vm[(big, j)].re > 0.0);
+        }
+    }
 
     #[test]
     fn forward_reconstructs() {
@@ -450,14 +529,32 @@ mod tests {
         assert!(matches!(eig(r), Err(EngineError::NotSquare { .. })));
         let a = t.leaf(complex_matrix(3, 3, 2)).unwrap();
         let (_, v) = eig(a).unwrap();
+        // Re of the smallest entry of column 0: depends on the phase (the largest entry is
+        // made real and positive by convention, which fixes the value but not a derivative
+        // the rules could give)
+        let vv = v.value();
+        let col = vv.as_complex().unwrap();
+        let k = (0..3)
+            .min_by(|&i, &j| col[(i, 0)].norm().total_cmp(&col[(j, 0)].norm()))
+            .unwrap();
         let y = v
-            .slice(1..2, 0..1)
+            .slice(k..k + 1, 0..1)
             .unwrap()
             .real()
             .unwrap()
             .sum(Axis::All)
             .unwrap();
-        assert!(t.grad(y, &[a]).is_err(), "phase-dependent");
+        assert!(
+            matches!(
+                t.grad(y, &[a]),
+                Err(EngineError::PhaseDependent {
+                    op: "eig",
+                    i: 0,
+                    ..
+                })
+            ),
+            "phase-dependent"
+        );
         let i2 = t.leaf(Value::identity(DType::F64, 2)).unwrap();
         let (_, v) = eig(i2).unwrap();
         let w = v.abs().unwrap();

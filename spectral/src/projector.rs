@@ -54,16 +54,17 @@ pub enum Which {
 /// ```
 ///
 /// # Errors
-/// `k` outside `1..=n`; not square; not Hermitian; [`SpectralError::Degenerate`] when the
+/// `k` outside `0..=n` (k = 0 gives the zero projector, k = n the identity, both
+/// with a zero derivative); not square; not Hermitian; [`SpectralError::Degenerate`] when the
 /// gap at the cut is below tolerance.
 pub fn eigh_projector(a: Var<'_>, k: usize, which: Which) -> Result<Var<'_>> {
     let op = "eigh_projector";
     let eig = a.with_value(|v| decompose(op, v))?;
     let n = eig.lambda.len();
-    if k == 0 || k > n {
+    if k > n {
         return Err(SpectralError::InvalidArgument {
             op,
-            message: format!("k = {k} must be in 1..={n} for a {n}×{n} matrix"),
+            message: format!("k = {k} must be in 0..={n} for a {n}×{n} matrix"),
         });
     }
     let kept: Vec<bool> = (0..n)
@@ -72,7 +73,7 @@ pub fn eigh_projector(a: Var<'_>, k: usize, which: Which) -> Result<Var<'_>> {
             Which::Largest => i >= n - k,
         })
         .collect();
-    if k < n {
+    if 0 < k && k < n {
         let (lo, hi) = match which {
             Which::Smallest => (k - 1, k),
             Which::Largest => (n - k - 1, n - k),
@@ -162,10 +163,11 @@ mod tests {
             Err(SpectralError::Degenerate { i: 1, j: 2, .. }) => {}
             other => panic!("expected a degenerate cut, got {other:?}"),
         }
-        assert!(matches!(
-            eigh_projector(a, 0, Which::Smallest),
-            Err(SpectralError::InvalidArgument { .. })
-        ));
+        // k = 0: the zero projector, with a zero gradient
+        let zero = eigh_projector(a, 0, Which::Smallest).unwrap();
+        assert_eq!(zero.value().max_abs(), 0.0);
+        let g = t.grad(zero.trace().unwrap(), &[a]).unwrap();
+        assert_eq!(g[0].max_abs(), 0.0);
         assert!(matches!(
             eigh_projector(a, 4, Which::Smallest),
             Err(SpectralError::InvalidArgument { .. })

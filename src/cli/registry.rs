@@ -682,7 +682,7 @@ pub fn registry() -> Vec<OpEntry> {
             name: "eigvals",
             arity: 1,
             params: NO_PARAMS,
-            summary: "eigenvalues of a general square A (n×1 complex, faer's order)",
+            summary: "eigenvalues of a general square A (n×1 complex, ascending real part, then imaginary part)",
             apply: |x, _p| eigvals(x[0]),
             cases: eig_cases,
         },
@@ -696,7 +696,7 @@ pub fn registry() -> Vec<OpEntry> {
         OpEntry {
             name: "eigh_projector",
             arity: 1, params: &[
-                ParamSpec { name: "k", default: "2", meaning: "dimension of the eigenspace (1..=n)" },
+                ParamSpec { name: "k", default: "2", meaning: "dimension of the eigenspace (0..=n)" },
                 ParamSpec { name: "which", default: "smallest", meaning: "smallest | largest: which end of the spectrum" },
             ],
             summary: "orthogonal projector onto the eigenspace of the k smallest (or largest) eigenvalues of sym(A)",
