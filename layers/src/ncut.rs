@@ -2,23 +2,34 @@
 //!
 //! forward: features `F` (n points × d, nonnegative) ↦ affinity `W = FFᵀ`, degrees
 //! `D = diag(W1)`, `Z = D^{-1/2} F`, and the projector `Π = Z (ZᵀZ)⁻¹ Zᵀ` onto the span of Z
-//! (the leading eigenvectors of `D^{-1/2} W D^{-1/2}`; basis- and sign-invariant).
-//! The gradient is composed from engine rules (matmul, powf, solve); in closed form
-//! `Z̄ = 2 (I − Π) sym(Π̄) Z⁺ᵀ` followed by the chain through `D^{-1/2}`.
-//! Derivation: docs/math/ncut.md.
+//! (the leading eigenvectors of `D^{-1/2} W D^{-1/2}`; basis- and sign-invariant), through
+//! [`matgrad_spectral::range_projector`]: a thin QR of Z, never the Gram matrix ZᵀZ, so the
+//! gradient's accuracy degrades as cond(Z)·ε, not cond(Z)²·ε.
+//! The adjoint is `Z̄ = 2 (I − Π) sym(Π̄) Z⁺ᵀ` followed by the engine's rules through
+//! `D^{-1/2}`. Derivation: docs/math/ncut.md.
 
 use matgrad_engine::{Form, Value, Var};
+use matgrad_spectral::range_projector;
 
 use crate::error::{LayerError, Result};
 
 /// The normalized-cuts projector of an n×d nonnegative feature matrix.
 ///
 /// # Errors
-/// A point with zero degree (a zero row of F, or negative features cancelling) —
-/// [`LayerError::InvalidArgument`]; rank-deficient `Z` — the engine's singular-matrix error.
+/// A point with zero degree (a zero row of F, or negative features cancelling), or fewer
+/// points than features — [`LayerError::InvalidArgument`]; feature columns dependent to
+/// working precision — [`LayerError::Degenerate`]. Every error names `ncut_projector`.
 pub fn ncut_projector(features: Var<'_>) -> Result<Var<'_>> {
     let op = "ncut_projector";
-    let (n, _) = features.shape();
+    let (n, d) = features.shape();
+    if d > n {
+        return Err(LayerError::InvalidArgument {
+            op,
+            message: format!(
+                "{n} points with {d} features: the normalized-cuts subspace has dimension d, so it needs at least as many points as features (n ≥ d) and linearly independent feature columns"
+            ),
+        });
+    }
     let tape = features.tape();
     let ones = tape.constant(Value::Real(faer::Mat::from_fn(n, 1, |_, _| 1.0)))?;
     // degrees d = F (Fᵀ 1), without forming the n×n affinity
@@ -37,11 +48,8 @@ pub fn ncut_projector(features: Var<'_>) -> Result<Var<'_>> {
             ),
         });
     }
-    let (_, d) = features.shape();
     let z = features.mul(deg.powf(-0.5)?.broadcast_to(n, d)?)?;
-    let gram = z.matmul_forms(Form::Adjoint, z, Form::Plain)?;
-    let pinv_t = gram.solve(z.adjoint()?)?; // (ZᵀZ)⁻¹ Zᵀ
-    z.matmul(pinv_t)
+    Ok(range_projector(z).map_err(|e| e.within(op))?.0)
 }
 
 #[cfg(test)]
@@ -86,6 +94,23 @@ mod tests {
         let rank1 = t
             .leaf(Value::Real(faer::mat![[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]]))
             .unwrap();
-        assert!(ncut_projector(rank1).is_err());
+        assert!(matches!(
+            ncut_projector(rank1),
+            Err(LayerError::Degenerate {
+                op: "ncut_projector",
+                ..
+            })
+        ));
+        // fewer points than features: named as such (it used to say "solve: … singular")
+        let few = t.leaf(positive_matrix(3, 5, 0.1, 1.0, 4)).unwrap();
+        match ncut_projector(few) {
+            Err(LayerError::InvalidArgument {
+                op: "ncut_projector",
+                message,
+            }) => {
+                assert!(message.contains("3 points with 5 features"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

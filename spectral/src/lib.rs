@@ -31,6 +31,7 @@ mod error;
 mod general;
 mod matrix_function;
 mod projector;
+mod range;
 mod svd;
 pub mod sym_eig;
 
@@ -43,4 +44,5 @@ pub use error::{Error, Result, SpectralError};
 pub use general::{expm, logm, matrix_function_general, sqrtm, GeneralFn};
 pub use matrix_function::{expm_sym, logm_sym, matrix_function_sym, powm_sym, sqrtm_sym};
 pub use projector::{eigh_projector, Which};
+pub use range::{range_projector, RANGE_RCOND};
 pub use svd::{svd, svd_full, svd_with, svdvals};
