@@ -126,7 +126,7 @@ fn factor<T: Scalar>(z: &Mat<T>) -> Result<(Mat<T>, Mat<T>)> {
             detail: format!("{e:?}"),
         })?;
     let (hi, lo) = (s[0], s[k - 1]);
-    if !(lo > RANGE_RCOND * hi) {
+    if lo.is_nan() || lo <= RANGE_RCOND * hi {
         return Err(SpectralError::Degenerate {
             op: OP,
             i: k - 1,
