@@ -39,5 +39,5 @@ pub use error::{EngineError, Error, Result};
 pub use functional::{grad, hvp, jvp, vjp};
 pub use ops::cholesky::HERMITIAN_RTOL;
 pub use ops::{Axis, Form, Pointwise};
-pub use tape::{same_tape, GradMode, Op, OpCtx, Tape, Var};
+pub use tape::{same_tape, GradMode, Invariance, InvarianceMode, Op, OpCtx, Tape, Var};
 pub use value::{DType, Scalar, Value, C64};

@@ -53,6 +53,39 @@ pub struct OpCtx<'a, 't> {
     outputs: &'a [Var<'t>],
     needs_grad: &'a [bool],
     recording: bool,
+    node: u32,
+    probes: Option<&'a RefCell<Vec<(u32, Invariance)>>>,
+}
+
+/// How [`Invariance`] directions are judged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InvarianceMode {
+    /// The consumers' tangent along the directions must be below `rtol` times their tangent
+    /// along a random reference direction of the same size (the forward-mode counterpart of
+    /// a VJP rule checking that a cotangent has no component along the directions).
+    Numeric {
+        /// Relative tolerance.
+        rtol: f64,
+    },
+    /// Any dependence of the requested outputs on these outputs is an error (the
+    /// counterpart of a VJP rule refusing whenever a cotangent reaches them).
+    Structural,
+}
+
+/// Directions in an op's output space along which its output is not determined — a gauge
+/// freedom (the phase or basis of eigenvectors) or a point where the output is not
+/// differentiable (sorted eigenvalues at a tie). A JVP rule that returns a tangent which is
+/// right only for consumers invariant along these directions registers them with
+/// [`OpCtx::require_invariance`]; the forward sweep then pushes each direction through the
+/// rest of the graph to the requested outputs and raises `error` unless they do not move.
+/// This makes forward mode refuse exactly where reverse mode refuses.
+pub struct Invariance {
+    /// Each direction: one tangent per output of the node (`None` for zero).
+    pub directions: Vec<Vec<Option<Value>>>,
+    /// How the directions are judged.
+    pub mode: InvarianceMode,
+    /// The error to raise: the index of the offending direction and its relative size.
+    pub error: Box<dyn Fn(usize, f64) -> EngineError>,
 }
 
 impl<'a, 't> OpCtx<'a, 't> {
@@ -80,6 +113,20 @@ impl<'a, 't> OpCtx<'a, 't> {
     /// fused, value-only path when it is not, as long as it returns the same numbers.
     pub fn is_recording(&self) -> bool {
         self.recording
+    }
+
+    /// Forward mode only: asks the sweep to check that the requested outputs are invariant
+    /// along `inv`'s directions of this node's outputs (see [`Invariance`]). Ignored in a
+    /// reverse sweep, where the rule checks its cotangents itself.
+    pub fn require_invariance(&self, inv: Invariance) {
+        if let Some(p) = self.probes {
+            p.borrow_mut().push((self.node, inv));
+        }
+    }
+
+    /// True in a forward (JVP) sweep, where [`OpCtx::require_invariance`] takes effect.
+    pub fn is_forward(&self) -> bool {
+        self.probes.is_some()
     }
 }
 
@@ -502,6 +549,8 @@ impl Tape {
                 outputs: &out_vars,
                 needs_grad: &needs,
                 recording,
+                node: node as u32,
+                probes: None,
             };
             let in_cts = op.vjp(&ctx, &cts)?;
             if in_cts.len() != in_vars.len() {
@@ -741,6 +790,7 @@ impl Tape {
                 None => *t,
             });
         }
+        let probes: RefCell<Vec<(u32, Invariance)>> = RefCell::new(Vec::new());
         for node in start..end {
             let (op, in_ids, first_slot, n_out) = {
                 let inner = self.inner.borrow();
@@ -784,6 +834,8 @@ impl Tape {
                 outputs: &out_vars,
                 needs_grad: &needs,
                 recording,
+                node: node as u32,
+                probes: Some(&probes),
             };
             let out_tans = op.jvp(&ctx, &in_tans)?;
             if out_tans.len() != n_out {
@@ -817,7 +869,7 @@ impl Tape {
                 tans[first_slot + k - base] = t;
             }
         }
-        Ok(outputs
+        let result: Vec<Option<Var<'t>>> = outputs
             .iter()
             .map(|o| {
                 let s = slot_of(o.id);
@@ -827,7 +879,131 @@ impl Tape {
                     None
                 }
             })
-            .collect())
+            .collect();
+        for (node, inv) in probes.into_inner() {
+            self.check_invariance(node, &inv, outputs)?;
+        }
+        Ok(result)
+    }
+
+    /// Pushes `dirs` (tangents of node `node`'s outputs) through the graph to `outputs`,
+    /// unrecorded, and returns the Frobenius norm of the outputs' tangents (`None` when no
+    /// tangent reaches them at all).
+    fn probe_norm<'t>(
+        &'t self,
+        node: u32,
+        dirs: &[Option<Value>],
+        outputs: &[Var<'t>],
+    ) -> Result<Option<f64>> {
+        let mark = self.len();
+        let was = self.set_recording(false);
+        let result = (|| {
+            let mut ins = Vec::new();
+            let mut ts = Vec::new();
+            for (k, d) in dirs.iter().enumerate() {
+                if let Some(d) = d {
+                    ins.push(Var {
+                        tape: self,
+                        id: VarId {
+                            node,
+                            out: k as u32,
+                        },
+                    });
+                    ts.push(self.constant_unchecked(d.clone()));
+                }
+            }
+            if ins.is_empty() {
+                return Ok(None);
+            }
+            let t = self.sweep_forward(&ins, &ts, outputs)?;
+            if t.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let sq: f64 = t
+                .iter()
+                .flatten()
+                .map(|v| v.with_value(|x| x.norm().powi(2)))
+                .sum();
+            Ok(Some(sq.sqrt()))
+        })();
+        self.set_recording(was);
+        self.truncate(mark);
+        result
+    }
+
+    fn check_invariance<'t>(
+        &'t self,
+        node: u32,
+        inv: &Invariance,
+        outputs: &[Var<'t>],
+    ) -> Result<()> {
+        if inv.directions.is_empty() {
+            return Ok(());
+        }
+        let rtol = match inv.mode {
+            InvarianceMode::Structural => {
+                return match self.probe_norm(node, &inv.directions[0], outputs)? {
+                    None => Ok(()),
+                    Some(_) => Err((inv.error)(0, f64::INFINITY)),
+                };
+            }
+            InvarianceMode::Numeric { rtol } => rtol,
+        };
+        // One combined probe (random coefficients) and one random reference of the same
+        // size; only when the combination moves the outputs are the directions tried one by
+        // one to name the culprit.
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15 ^ u64::from(node));
+        let n_out = inv.directions[0].len();
+        let mut combined: Vec<Option<Value>> = vec![None; n_out];
+        for dir in &inv.directions {
+            let c: f64 = rand_distr::StandardNormal.sample(&mut rng);
+            for (slot, d) in combined.iter_mut().zip(dir) {
+                if let Some(d) = d {
+                    *slot = Some(match slot.take() {
+                        Some(acc) => acc.axpy(c, d)?,
+                        None => Value::zeros(d.dtype(), d.nrows(), d.ncols()).axpy(c, d)?,
+                    });
+                }
+            }
+        }
+        let dir_norm = |d: &[Option<Value>]| -> f64 {
+            d.iter()
+                .flatten()
+                .map(|v| v.norm().powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let reference: Vec<Option<Value>> = combined
+            .iter()
+            .map(|d| d.as_ref().map(|d| crate::check::random_like(d, &mut rng)))
+            .collect();
+        let (cn, rn) = (dir_norm(&combined), dir_norm(&reference));
+        let moved = self.probe_norm(node, &combined, outputs)?.unwrap_or(0.0);
+        let base = self.probe_norm(node, &reference, outputs)?.unwrap_or(0.0);
+        let rel = |m: f64, n: f64| -> f64 {
+            let scale = base / rn.max(f64::MIN_POSITIVE);
+            if m == 0.0 {
+                0.0
+            } else if scale == 0.0 {
+                f64::INFINITY
+            } else {
+                (m / n.max(f64::MIN_POSITIVE)) / scale
+            }
+        };
+        let size = rel(moved, cn);
+        if size <= rtol {
+            return Ok(());
+        }
+        for (k, dir) in inv.directions.iter().enumerate() {
+            let m = self.probe_norm(node, dir, outputs)?.unwrap_or(0.0);
+            let s = rel(m, dir_norm(dir));
+            if s > rtol {
+                return Err((inv.error)(k, s));
+            }
+        }
+        Err((inv.error)(0, size))
     }
 
     fn check_tangents(inputs: &[Var<'_>], tangents: &[Value]) -> Result<()> {
@@ -1142,6 +1318,61 @@ mod tests {
             crate::same_tape("f", &[]),
             Err(EngineError::InvalidArgument { .. })
         ));
+    }
+
+    /// A toy `sort` of two numbers: at a tie the sorted pair is not differentiable, the
+    /// JVP returns the average and registers the direction (1, −1) as a gauge. Forward
+    /// mode must then succeed for a symmetric consumer (the sum) and refuse for the
+    /// minimum, as the reverse-mode rule does.
+    #[test]
+    fn forward_mode_checks_registered_invariances() {
+        use crate::{Invariance, InvarianceMode, Op, OpCtx, Var};
+        struct Sort2;
+        impl Op for Sort2 {
+            fn name(&self) -> &'static str {
+                "sort2"
+            }
+            fn vjp<'t>(
+                &self,
+                _: &OpCtx<'_, 't>,
+                ct: &[Option<Var<'t>>],
+            ) -> crate::Result<Vec<Option<Var<'t>>>> {
+                Ok(vec![ct[0]])
+            }
+            fn jvp<'t>(
+                &self,
+                ctx: &OpCtx<'_, 't>,
+                t: &[Option<Var<'t>>],
+            ) -> crate::Result<Vec<Option<Var<'t>>>> {
+                let Some(d) = t[0] else { return Ok(vec![None]) };
+                let avg = d.sum(Axis::All)?.scale(0.5)?.broadcast_to(2, 1)?;
+                ctx.require_invariance(Invariance {
+                    directions: vec![vec![Some(Value::Real(faer::mat![[1.0], [-1.0]]))]],
+                    mode: InvarianceMode::Numeric { rtol: 1e-8 },
+                    error: Box::new(|_, size| EngineError::NotDifferentiable {
+                        op: "sort2",
+                        message: format!("tie (size {size:e})"),
+                    }),
+                });
+                Ok(vec![Some(avg)])
+            }
+        }
+        let t = Tape::new();
+        let x = t.leaf(Value::Real(faer::mat![[2.0], [2.0]])).unwrap();
+        let y = t.record1(std::rc::Rc::new(Sort2), &[x], x.value()).unwrap();
+        let s = y.sum(Axis::All).unwrap();
+        let dx = Value::Real(faer::mat![[1.0], [3.0]]);
+        let ds = t.jvp(&[x], std::slice::from_ref(&dx), &[s]).unwrap();
+        assert_eq!(ds[0].scalar_real(), Some(4.0));
+        let first = y.slice(0..1, 0..1).unwrap();
+        assert!(matches!(
+            t.jvp(&[x], std::slice::from_ref(&dx), &[first]),
+            Err(EngineError::NotDifferentiable { op: "sort2", .. })
+        ));
+        // the output itself is not invariant either
+        assert!(t.jvp(&[x], &[dx], &[y]).is_err());
+        // a registration in a reverse sweep is ignored
+        assert!(t.grad(s, &[x]).is_ok());
     }
 
     /// Issue 7, bug 3: differentiating with respect to a constant used to return zeros.

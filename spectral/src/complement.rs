@@ -4,7 +4,8 @@
 //!
 //! U₂ is defined only up to a rotation `U₂ → U₂R`. Differentiating `U₁ᴴU₂ = 0` and
 //! `U₂ᴴU₂ = I`: `dU₂ = −U₁ (dU₁ᴴ U₂) + U₂ Ω` with Ω skew-Hermitian and free (the gauge).
-//! - tangent: `U̇₂ = −U₁ (U̇₁ᴴ U₂)` (gauge Ω = 0);
+//! - tangent: `U̇₂ = −U₁ (U̇₁ᴴ U₂)` (gauge Ω = 0), with the forward sweep checking that the
+//!   consumers are invariant to Ω (rotations and, for complex U₂, phases of its columns);
 //! - adjoint: `Ū₁ = −U₂ Ū₂ᴴ U₁`, valid when the loss does not depend on the choice of
 //!   basis, i.e. `U₂ᴴŪ₂` is Hermitian (`⟨Ū₂, U₂Ω⟩ = 0` for every skew Ω) — checked; a
 //!   basis-dependent cotangent is [`SpectralError::BasisDependent`].
@@ -75,6 +76,35 @@ impl Op for Complement {
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> EResult<Vec<Option<Var<'t>>>> {
         let Some(d) = t[0] else { return Ok(vec![None]) };
         let (u1, u2) = (ctx.input(0), ctx.output(0));
+        // the tangent takes the gauge Ω = 0; the consumers must not see Ω (the forward twin
+        // of the VJP's check that U₂ᴴŪ₂ is Hermitian)
+        let u2v = u2.value();
+        let r = u2v.ncols();
+        let pairs: Vec<(usize, usize)> = (0..r).flat_map(|j| (0..j).map(move |i| (i, j))).collect();
+        let complex = u2v.dtype() == matgrad_engine::DType::C64;
+        let mut dirs = crate::degeneracy::rotation_directions(&u2v, &pairs);
+        let n_rot = dirs.len();
+        dirs.extend(crate::degeneracy::phase_directions(&u2v));
+        ctx.require_invariance(matgrad_engine::Invariance {
+            directions: dirs.into_iter().map(|d| vec![Some(d)]).collect(),
+            mode: matgrad_engine::InvarianceMode::Numeric {
+                rtol: INVARIANCE_RTOL,
+            },
+            error: Box::new(move |q, size| {
+                let (i, j) = if q < n_rot {
+                    crate::degeneracy::pair_of(q, &pairs, complex)
+                } else {
+                    (q - n_rot, q - n_rot)
+                };
+                SpectralError::BasisDependent {
+                    op: OP,
+                    i,
+                    j,
+                    size,
+                    tol: INVARIANCE_RTOL,
+                }
+            }),
+        });
         let w = d.matmul_forms(Form::Adjoint, u2, Form::Plain)?; // U̇₁ᴴ U₂
         Ok(vec![Some(u1.matmul(w)?.neg()?)])
     }

@@ -87,3 +87,113 @@ pub(crate) fn like<'t>(x: Var<'t>, dtype: DType) -> EResult<Var<'t>> {
         Ok(x)
     }
 }
+
+/// `X·K` for the gauge generators `K` of a set of columns: for each pair `(i, j)` the real
+/// rotation `E_ij − E_ji` (column j gets `x_i`, column i gets `−x_j`) and, for a complex X,
+/// the Hermitian-skew `i(E_ij + E_ji)`. These are the directions in which a basis of a
+/// degenerate eigen- or singular subspace can turn.
+pub(crate) fn rotation_directions(x: &Value, pairs: &[(usize, usize)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for &(i, j) in pairs {
+        match x {
+            Value::Real(m) => out.push(Value::Real(faer::Mat::from_fn(
+                m.nrows(),
+                m.ncols(),
+                |r, c| {
+                    if c == j {
+                        m[(r, i)]
+                    } else if c == i {
+                        -m[(r, j)]
+                    } else {
+                        0.0
+                    }
+                },
+            ))),
+            Value::Complex(m) => {
+                let zero = matgrad_engine::C64::new(0.0, 0.0);
+                let iu = matgrad_engine::C64::new(0.0, 1.0);
+                out.push(Value::Complex(faer::Mat::from_fn(
+                    m.nrows(),
+                    m.ncols(),
+                    |r, c| {
+                        if c == j {
+                            m[(r, i)]
+                        } else if c == i {
+                            -m[(r, j)]
+                        } else {
+                            zero
+                        }
+                    },
+                )));
+                out.push(Value::Complex(faer::Mat::from_fn(
+                    m.nrows(),
+                    m.ncols(),
+                    |r, c| {
+                        if c == j {
+                            iu * m[(r, i)]
+                        } else if c == i {
+                            iu * m[(r, j)]
+                        } else {
+                            zero
+                        }
+                    },
+                )));
+            }
+        }
+    }
+    out
+}
+
+/// `X·(i E_kk)` for each column k of a complex X: the phase of column k (empty for real X).
+pub(crate) fn phase_directions(x: &Value) -> Vec<Value> {
+    match x {
+        Value::Real(_) => Vec::new(),
+        Value::Complex(m) => (0..m.ncols())
+            .map(|k| {
+                let iu = matgrad_engine::C64::new(0.0, 1.0);
+                Value::Complex(faer::Mat::from_fn(m.nrows(), m.ncols(), |r, c| {
+                    if c == k {
+                        iu * m[(r, k)]
+                    } else {
+                        matgrad_engine::C64::new(0.0, 0.0)
+                    }
+                }))
+            })
+            .collect(),
+    }
+}
+
+/// `e_i − e_j` (n×1) for each pair: the directions in which tied sorted values separate.
+/// `complex` gives complex columns and adds `i(e_i − e_j)` (for eig's complex eigenvalues).
+pub(crate) fn split_directions(n: usize, pairs: &[(usize, usize)], complex: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    for &(i, j) in pairs {
+        let v = Value::Real(faer::Mat::from_fn(n, 1, |r, _| {
+            if r == i {
+                1.0
+            } else if r == j {
+                -1.0
+            } else {
+                0.0
+            }
+        }));
+        if complex {
+            let c = v.to_complex();
+            let iu = matgrad_engine::C64::new(0.0, 1.0);
+            out.push(Value::Complex(c.clone()));
+            out.push(Value::Complex(faer::Mat::from_fn(n, 1, |r, _| {
+                iu * c[(r, 0)]
+            })));
+        } else {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The pair named by direction `k` of [`rotation_directions`] (two directions per pair for
+/// complex values).
+pub(crate) fn pair_of(k: usize, pairs: &[(usize, usize)], complex: bool) -> (usize, usize) {
+    let idx = if complex { k / 2 } else { k };
+    pairs.get(idx).copied().unwrap_or((0, 0))
+}

@@ -23,9 +23,12 @@
 use std::rc::Rc;
 
 use faer::Mat;
-use matgrad_engine::{DType, EngineError, Form, Op, OpCtx, Result as EResult, Value, Var, C64};
+use matgrad_engine::{
+    DType, EngineError, Form, Invariance, InvarianceMode, Op, OpCtx, Result as EResult, Value, Var,
+    C64,
+};
 
-use crate::degeneracy::block_average;
+use crate::degeneracy::{block_average, pair_of, phase_directions, split_directions};
 use crate::eigh::{DegeneracyPolicy, EighOptions};
 use crate::error::{Result, SpectralError};
 
@@ -42,6 +45,15 @@ struct Eig {
 }
 
 impl Eig {
+    /// The name the user called: `eigvals` builds the same node without the vectors.
+    fn op(&self) -> &'static str {
+        if self.values_only {
+            "eigvals"
+        } else {
+            OP
+        }
+    }
+
     fn tol(&self) -> f64 {
         self.opts.gap_rtol
             * self
@@ -69,7 +81,7 @@ impl Eig {
         let pairs = self.tied_pairs();
         if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, pairs.first()) {
             return Err(SpectralError::Degenerate {
-                op: OP,
+                op: self.op(),
                 i,
                 j,
                 gap: (self.lambda[i] - self.lambda[j]).norm(),
@@ -84,21 +96,18 @@ impl Eig {
     /// λ̄ must weigh tied eigenvalues equally (then the loss sees only the spectral
     /// projector of the eigenspace).
     fn check_lambda_bar(&self, lb: &Var<'_>) -> EResult<()> {
-        if matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
-            return Ok(());
-        }
         let v = lb.value();
         let c = v.as_complex().expect("eigenvalue cotangents are complex");
         let scale = v.max_abs().max(f64::MIN_POSITIVE);
         for (i, j) in self.tied_pairs() {
             if (c[(i, 0)] - c[(j, 0)]).norm() > self.opts.invariance_rtol * scale {
                 return Err(SpectralError::Degenerate {
-                    op: OP,
+                    op: self.op(),
                     i,
                     j,
                     gap: (self.lambda[i] - self.lambda[j]).norm(),
                     tol: self.tol(),
-                    what: "the sorted eigenvalues",
+                    what: "the eigenvalues",
                     hint: "eigenvalues are not differentiable at a tie unless the loss weighs the tied eigenvalues equally",
                 });
             }
@@ -145,7 +154,7 @@ impl Eig {
 
 impl Op for Eig {
     fn name(&self) -> &'static str {
-        OP
+        self.op()
     }
 
     fn vjp<'t>(
@@ -165,12 +174,12 @@ impl Op for Eig {
             let scale = xv.max_abs().max(f64::MIN_POSITIVE);
             for i in 0..n {
                 let size = xc[(i, i)].im.abs() / scale;
-                if size > 1e-8 {
+                if size > self.opts.invariance_rtol {
                     return Err(SpectralError::PhaseDependent {
-                        op: OP,
+                        op: self.op(),
                         i,
                         size,
-                        tol: 1e-8,
+                        tol: self.opts.invariance_rtol,
                     });
                 }
             }
@@ -191,7 +200,7 @@ impl Op for Eig {
                     let size = tc[(i, j)].norm().max(tc[(j, i)].norm()) / scale;
                     if size > self.opts.invariance_rtol {
                         return Err(SpectralError::BasisDependent {
-                            op: OP,
+                            op: self.op(),
                             i,
                             j,
                             size,
@@ -236,19 +245,115 @@ impl Op for Eig {
         let p = v.solve(da.matmul(v)?)?;
         let mut dl = p.diag()?;
         let ties = self.tied_pairs();
-        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+        let op = self.op();
+        let rtol = self.opts.invariance_rtol;
+        if !ties.is_empty() {
             dl = block_average(v.tape(), n, &ties, true)?.matmul(dl)?;
+            let (lambda, tol, pairs) = (self.lambda.clone(), self.tol(), ties.clone());
+            ctx.require_invariance(Invariance {
+                directions: split_directions(n, &ties, true)
+                    .into_iter()
+                    .map(|d| vec![Some(d), None])
+                    .collect(),
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |q, _| {
+                    let (i, j) = pair_of(q, &pairs, true);
+                    SpectralError::Degenerate {
+                        op,
+                        i,
+                        j,
+                        gap: (lambda[i] - lambda[j]).norm(),
+                        tol,
+                        what: "the eigenvalues",
+                        hint: "the consumer must weigh tied eigenvalues equally (a symmetric function of them, e.g. a trace)",
+                    }
+                }),
+            });
         }
-        if self.values_only && !ties.is_empty() {
+        if self.values_only {
             return Ok(vec![Some(dl), None]);
         }
-        let pairs = self.pairs_for_vectors()?;
+        let vv = v.value();
+        if let Err(err) = self.pairs_for_vectors() {
+            ctx.require_invariance(Invariance {
+                directions: vec![vec![None, Some(vv)]],
+                mode: InvarianceMode::Structural,
+                error: Box::new(move |_, _| err.clone()),
+            });
+            return Ok(vec![Some(dl), None]);
+        }
+        let pairs = if self.opts.policy == DegeneracyPolicy::WellDefinedPart {
+            ties
+        } else {
+            Vec::new()
+        };
+        if !pairs.is_empty() {
+            let (dirs, named) = eigenspace_directions(&vv, &pairs);
+            ctx.require_invariance(Invariance {
+                directions: dirs.into_iter().map(|d| vec![None, Some(d)]).collect(),
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |q, size| {
+                    let (i, j) = named[q];
+                    SpectralError::BasisDependent {
+                        op,
+                        i,
+                        j,
+                        size,
+                        tol: rtol,
+                    }
+                }),
+            });
+        }
+        ctx.require_invariance(Invariance {
+            directions: phase_directions(&vv)
+                .into_iter()
+                .map(|d| vec![None, Some(d)])
+                .collect(),
+            mode: InvarianceMode::Numeric { rtol },
+            error: Box::new(move |i, size| SpectralError::PhaseDependent {
+                op,
+                i,
+                size,
+                tol: rtol,
+            }),
+        });
         let x = p.mul(self.inv_gaps(ctx.output(0), false, &pairs)?)?;
         let vhvx = v.matmul_forms(Form::Adjoint, v, Form::Plain)?.matmul(x)?;
         let corr = vhvx.diag()?.real()?.to_complex()?.diag_embed(n, n)?;
         let dv = v.matmul(x.sub(corr)?)?;
         Ok(vec![Some(dl), Some(dv)])
     }
+}
+
+/// The directions in which unit-norm eigenvectors of a degenerate eigenspace can move
+/// without changing A: column c takes `w·v_s − v_c Re(v_cᴴ w v_s)` for each ordered tied pair
+/// (s, c) and w ∈ {1, i} (the norm correction keeps the column at unit length). Returns the
+/// directions and, for each, the pair it belongs to.
+fn eigenspace_directions(v: &Value, pairs: &[(usize, usize)]) -> (Vec<Value>, Vec<(usize, usize)>) {
+    let m = v.as_complex().expect("eigenvectors are complex");
+    let n = m.nrows();
+    let mut dirs = Vec::new();
+    let mut named = Vec::new();
+    for &(i, j) in pairs {
+        for (src, col) in [(i, j), (j, i)] {
+            for w in [C64::new(1.0, 0.0), C64::new(0.0, 1.0)] {
+                let mut proj = C64::new(0.0, 0.0);
+                for r in 0..n {
+                    proj += m[(r, col)].conj() * w * m[(r, src)];
+                }
+                let re = proj.re;
+                dirs.push(Value::Complex(Mat::from_fn(n, n, |r, c| {
+                    if c == col {
+                        w * m[(r, src)] - m[(r, col)] * re
+                    } else {
+                        C64::new(0.0, 0.0)
+                    }
+                })));
+                named.push((i, j));
+            }
+        }
+    }
+    (dirs, named)
 }
 
 fn eig_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_>, Var<'_>)> {

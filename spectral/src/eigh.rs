@@ -29,9 +29,15 @@
 use std::rc::Rc;
 
 use matgrad_engine::ops::matmul::gemm;
-use matgrad_engine::{EngineError, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
+use matgrad_engine::{
+    DType, EngineError, Form, Invariance, InvarianceMode, Op, OpCtx, Result as EResult, Scalar,
+    Value, Var,
+};
 
-use crate::degeneracy::{block_average, inverse_gaps, like, tied_pairs};
+use crate::degeneracy::{
+    block_average, inverse_gaps, like, pair_of, phase_directions, rotation_directions,
+    split_directions, tied_pairs,
+};
 use crate::error::{Result, SpectralError};
 use crate::sym_eig::decompose;
 
@@ -103,6 +109,17 @@ struct Eigh {
 const OP: &str = "eigh";
 
 impl Eigh {
+    /// The name the user called: `eigvalsh` builds the same node without the vectors.
+    fn op(&self) -> &'static str {
+        if self.values_only {
+            "eigvalsh"
+        } else {
+            OP
+        }
+    }
+}
+
+impl Eigh {
     fn tol(&self) -> f64 {
         self.opts.gap_rtol
             * self
@@ -124,7 +141,7 @@ impl Eigh {
         hint: &'static str,
     ) -> EngineError {
         SpectralError::Degenerate {
-            op: OP,
+            op: self.op(),
             i,
             j,
             gap: self.lambda[j] - self.lambda[i],
@@ -176,7 +193,7 @@ impl Eigh {
                 let size = m[(i, i)].im.abs() / scale;
                 if size > tol {
                     return Err(SpectralError::PhaseDependent {
-                        op: OP,
+                        op: self.op(),
                         i,
                         size,
                         tol,
@@ -192,7 +209,7 @@ impl Eigh {
                 };
                 if 0.5 * s / scale > tol {
                     return Err(SpectralError::BasisDependent {
-                        op: OP,
+                        op: self.op(),
                         i,
                         j,
                         size: 0.5 * s / scale,
@@ -250,7 +267,7 @@ impl Eigh {
                     }
                     _ => {
                         return Err(EngineError::DTypeMismatch {
-                            op: OP,
+                            op: self.op(),
                             lhs: uv.dtype(),
                             rhs: ubv.dtype(),
                         })
@@ -328,7 +345,7 @@ impl Eigh {
 
 impl Op for Eigh {
     fn name(&self) -> &'static str {
-        OP
+        self.op()
     }
 
     fn vjp<'t>(
@@ -373,22 +390,104 @@ impl Op for Eigh {
             return Ok(vec![None, None]);
         };
         let (lam, u) = (ctx.output(0), ctx.output(1));
+        let n = self.lambda.len();
         let ties = self.tied_pairs();
         let e = u
             .matmul_forms(Form::Adjoint, da.sym()?, Form::Plain)?
             .matmul(u)?;
-        // λ̇ = Re diag(Ẽ), averaged over tied blocks: at a tie the sorted eigenvalues are
-        // not differentiable, and the block average is the part every symmetric function
-        // of the tied eigenvalues sees (and it does not depend on the basis of the block).
+        // λ̇ = Re diag(Ẽ). At a tie the sorted eigenvalues are not differentiable: the block
+        // average is what every symmetric function of the tied values sees (and does not
+        // depend on the basis of the block); the consumers must be symmetric in them, which
+        // the sweep checks along e_i − e_j — the forward twin of the VJP's check that λ̄ is
+        // equal across the block.
         let mut dlam = e.diag()?.real()?;
-        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
-            dlam = block_average(lam.tape(), self.lambda.len(), &ties, false)?.matmul(dlam)?;
+        if !ties.is_empty() {
+            dlam = block_average(lam.tape(), n, &ties, false)?.matmul(dlam)?;
+            let (lambda, tol, pairs) = (self.lambda.clone(), self.tol(), ties.clone());
+            let op = self.op();
+            ctx.require_invariance(Invariance {
+                directions: split_directions(n, &ties, false)
+                    .into_iter()
+                    .map(|d| vec![Some(d), None])
+                    .collect(),
+                mode: InvarianceMode::Numeric {
+                    rtol: self.opts.invariance_rtol,
+                },
+                error: Box::new(move |k, _| {
+                    let (i, j) = pairs[k];
+                    SpectralError::Degenerate {
+                        op,
+                        i,
+                        j,
+                        gap: lambda[j] - lambda[i],
+                        tol,
+                        what: "the sorted eigenvalues",
+                        hint: "the consumer must weigh tied eigenvalues equally (a symmetric function of them, e.g. a trace or a matrix function)",
+                    }
+                }),
+            });
         }
-        if self.values_only && !ties.is_empty() {
+        if self.values_only {
             return Ok(vec![Some(dlam), None]);
         }
-        let pairs = self.pairs_for_vectors()?;
-        let f = like(self.loewner(lam, &pairs)?, u.dtype())?;
+        let uv = u.value();
+        if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, ties.first()) {
+            // as the VJP refuses any eigenvector cotangent here, forward mode refuses any
+            // use of the eigenvectors
+            let err = self.degenerate(
+                i,
+                j,
+                "the eigenvectors",
+                "use a basis-invariant loss (eigh_projector, a matrix function) or DegeneracyPolicy::WellDefinedPart",
+            );
+            ctx.require_invariance(Invariance {
+                directions: vec![vec![None, Some(uv)]],
+                mode: InvarianceMode::Structural,
+                error: Box::new(move |_, _| err.clone()),
+            });
+            return Ok(vec![Some(dlam), None]);
+        }
+        let rtol = self.opts.invariance_rtol;
+        if self.opts.policy == DegeneracyPolicy::WellDefinedPart && !ties.is_empty() {
+            let complex = uv.dtype() == DType::C64;
+            let pairs = ties.clone();
+            ctx.require_invariance(Invariance {
+                directions: rotation_directions(&uv, &ties)
+                    .into_iter()
+                    .map(|d| vec![None, Some(d)])
+                    .collect(),
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |k, size| {
+                    let (i, j) = pair_of(k, &pairs, complex);
+                    SpectralError::BasisDependent {
+                        op: OP,
+                        i,
+                        j,
+                        size,
+                        tol: rtol,
+                    }
+                }),
+            });
+        }
+        let phases = phase_directions(&uv);
+        if !phases.is_empty() {
+            ctx.require_invariance(Invariance {
+                directions: phases.into_iter().map(|d| vec![None, Some(d)]).collect(),
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |i, size| SpectralError::PhaseDependent {
+                    op: OP,
+                    i,
+                    size,
+                    tol: rtol,
+                }),
+            });
+        }
+        let masked = if self.opts.policy == DegeneracyPolicy::WellDefinedPart {
+            ties
+        } else {
+            Vec::new()
+        };
+        let f = like(self.loewner(lam, &masked)?, u.dtype())?;
         let du = u.matmul(f.mul(e)?)?;
         Ok(vec![Some(dlam), Some(du)])
     }

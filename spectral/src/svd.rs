@@ -24,9 +24,14 @@
 
 use std::rc::Rc;
 
-use matgrad_engine::{DType, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
+use matgrad_engine::{
+    DType, Form, Invariance, InvarianceMode, Op, OpCtx, Result as EResult, Scalar, Value, Var,
+};
 
-use crate::degeneracy::{block_average, inverse_gaps, like, tied_pairs};
+use crate::degeneracy::{
+    block_average, inverse_gaps, like, pair_of, phase_directions, rotation_directions,
+    split_directions, tied_pairs,
+};
 use crate::eigh::{DegeneracyPolicy, EighOptions};
 use crate::error::{Result, SpectralError};
 
@@ -42,6 +47,15 @@ struct Svd {
 }
 
 impl Svd {
+    /// The name the user called: `svdvals` builds the same node without the vectors.
+    fn op(&self) -> &'static str {
+        if self.values_only {
+            "svdvals"
+        } else {
+            OP
+        }
+    }
+
     fn tol(&self) -> f64 {
         self.opts.gap_rtol
             * self
@@ -56,7 +70,7 @@ impl Svd {
         let pairs = tied_pairs(&self.s, self.tol());
         if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, pairs.first()) {
             return Err(SpectralError::Degenerate {
-                op: OP,
+                op: self.op(),
                 i,
                 j,
                 gap: (self.s[i] - self.s[j]).abs(),
@@ -74,7 +88,7 @@ impl Svd {
         if m != n {
             if let Some(i) = (0..k).find(|&i| self.s[i] <= self.tol()) {
                 return Err(SpectralError::Degenerate {
-                    op: OP,
+                    op: self.op(),
                     i,
                     j: i,
                     gap: self.s[i],
@@ -112,7 +126,7 @@ impl Svd {
             let size = (diag_im(x, i) + diag_im(y, i)).abs() / scale;
             if size > self.opts.invariance_rtol {
                 return Err(SpectralError::PhaseDependent {
-                    op: OP,
+                    op: self.op(),
                     i,
                     size,
                     tol: self.opts.invariance_rtol,
@@ -125,7 +139,7 @@ impl Svd {
 
 impl Op for Svd {
     fn name(&self) -> &'static str {
-        OP
+        self.op()
     }
 
     fn vjp<'t>(
@@ -153,7 +167,7 @@ impl Op for Svd {
             for (i, j) in tied_pairs(&self.s, self.tol()) {
                 if (r[(i, 0)] - r[(j, 0)]).abs() > self.opts.invariance_rtol * scale {
                     return Err(SpectralError::Degenerate {
-                        op: OP,
+                        op: self.op(),
                         i,
                         j,
                         gap: (self.s[i] - self.s[j]).abs(),
@@ -178,24 +192,35 @@ impl Op for Svd {
                 xu.map(|x| x.value()).as_ref(),
                 xv.map(|x| x.value()).as_ref(),
             )?;
-            if self.opts.policy == DegeneracyPolicy::WellDefinedPart {
-                for x in [xu, xv].into_iter().flatten() {
-                    let xv = x.value();
-                    for &(i, j) in &pairs {
-                        let d = match &xv {
-                            Value::Real(a) => (a[(i, j)] - a[(j, i)]).abs(),
-                            Value::Complex(a) => (a[(i, j)] - a[(j, i)].conj()).norm(),
-                        };
-                        let size = d / xv.max_abs().max(f64::MIN_POSITIVE);
-                        if size > self.opts.invariance_rtol {
-                            return Err(SpectralError::BasisDependent {
-                                op: OP,
-                                i,
-                                j,
-                                size,
-                                tol: self.opts.invariance_rtol,
-                            });
+            if self.opts.policy == DegeneracyPolicy::WellDefinedPart && !pairs.is_empty() {
+                // A tied block's singular vectors turn jointly: (U_b, V_b) → (U_b K, V_b K)
+                // leaves A unchanged. The loss must be invariant to that joint turn:
+                // (Xᵤ − Xᵤᴴ)ᵢⱼ + (Xᵥ − Xᵥᴴ)ᵢⱼ = 0 on every tied pair.
+                let (xuv, xvv) = (xu.map(|x| x.value()), xv.map(|x| x.value()));
+                let scale = [&xuv, &xvv]
+                    .iter()
+                    .filter_map(|v| v.as_ref())
+                    .map(Value::max_abs)
+                    .fold(f64::MIN_POSITIVE, f64::max);
+                let skew = |v: &Option<Value>, i: usize, j: usize| -> matgrad_engine::C64 {
+                    match v {
+                        Some(Value::Real(a)) => {
+                            matgrad_engine::C64::new(a[(i, j)] - a[(j, i)], 0.0)
                         }
+                        Some(Value::Complex(a)) => a[(i, j)] - a[(j, i)].conj(),
+                        None => matgrad_engine::C64::new(0.0, 0.0),
+                    }
+                };
+                for &(i, j) in &pairs {
+                    let size = (skew(&xuv, i, j) + skew(&xvv, i, j)).norm() / scale;
+                    if size > self.opts.invariance_rtol {
+                        return Err(SpectralError::BasisDependent {
+                            op: self.op(),
+                            i,
+                            j,
+                            size,
+                            tol: self.opts.invariance_rtol,
+                        });
                     }
                 }
             }
@@ -261,14 +286,97 @@ impl Op for Svd {
         let p = u.matmul_forms(Form::Adjoint, da, Form::Plain)?.matmul(v)?;
         let mut ds = p.diag()?.real()?;
         let ties = tied_pairs(&self.s, self.tol());
-        if !ties.is_empty() && !matches!(self.opts.policy, DegeneracyPolicy::Broaden(_)) {
+        let op = self.op();
+        let rtol = self.opts.invariance_rtol;
+        if !ties.is_empty() {
+            // as for eigh: the block average, valid for consumers symmetric in the tied
+            // values, which the sweep checks along e_i − e_j
             ds = block_average(u.tape(), k, &ties, false)?.matmul(ds)?;
+            let (sv, tol, pairs) = (self.s.clone(), self.tol(), ties.clone());
+            ctx.require_invariance(Invariance {
+                directions: split_directions(k, &ties, false)
+                    .into_iter()
+                    .map(|d| vec![None, Some(d), None])
+                    .collect(),
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |q, _| {
+                    let (i, j) = pairs[q];
+                    SpectralError::Degenerate {
+                        op,
+                        i,
+                        j,
+                        gap: (sv[i] - sv[j]).abs(),
+                        tol,
+                        what: "the sorted singular values",
+                        hint: "the consumer must weigh tied singular values equally (a symmetric function of them, e.g. a sum or a norm)",
+                    }
+                }),
+            });
         }
-        if self.values_only && !ties.is_empty() {
+        if self.values_only {
             return Ok(vec![None, Some(ds), None]);
         }
-        let pairs = self.pairs_for_vectors()?;
-        self.check_rank()?;
+        let (uv, vv) = (u.value(), v.value());
+        // Vectors that do not exist here: refuse any use of them, as the VJP refuses any
+        // cotangent on them.
+        let undefined = self.check_rank().err().or_else(|| {
+            (self.opts.policy == DegeneracyPolicy::Error)
+                .then(|| self.pairs_for_vectors().err())
+                .flatten()
+        });
+        if let Some(err) = undefined {
+            ctx.require_invariance(Invariance {
+                directions: vec![vec![Some(uv), None, Some(vv)]],
+                mode: InvarianceMode::Structural,
+                error: Box::new(move |_, _| err.clone()),
+            });
+            return Ok(vec![None, Some(ds), None]);
+        }
+        let pairs = if self.opts.policy == DegeneracyPolicy::WellDefinedPart {
+            ties.clone()
+        } else {
+            Vec::new()
+        };
+        if !pairs.is_empty() {
+            let complex = dtype == DType::C64;
+            let named = pairs.clone();
+            let joint: Vec<Vec<Option<Value>>> = rotation_directions(&uv, &pairs)
+                .into_iter()
+                .zip(rotation_directions(&vv, &pairs))
+                .map(|(du, dv)| vec![Some(du), None, Some(dv)])
+                .collect();
+            ctx.require_invariance(Invariance {
+                directions: joint,
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |q, size| {
+                    let (i, j) = pair_of(q, &named, complex);
+                    SpectralError::BasisDependent {
+                        op,
+                        i,
+                        j,
+                        size,
+                        tol: rtol,
+                    }
+                }),
+            });
+        }
+        let phases: Vec<Vec<Option<Value>>> = phase_directions(&uv)
+            .into_iter()
+            .zip(phase_directions(&vv))
+            .map(|(du, dv)| vec![Some(du), None, Some(dv)])
+            .collect();
+        if !phases.is_empty() {
+            ctx.require_invariance(Invariance {
+                directions: phases,
+                mode: InvarianceMode::Numeric { rtol },
+                error: Box::new(move |i, size| SpectralError::PhaseDependent {
+                    op,
+                    i,
+                    size,
+                    tol: rtol,
+                }),
+            });
+        }
         let f = like(self.f(s, &pairs)?, dtype)?;
         let s_row = like(s.transpose()?.broadcast_to(k, k)?, dtype)?;
         let s_col = like(s.broadcast_to(k, k)?, dtype)?;

@@ -25,8 +25,15 @@ fn run(
             .collect();
         let g = tape.vjp(&ys, &cts, &[x]).unwrap();
         assert_eq!(g[0].shape(), (m, n), "{name} gradient");
-        let t = tape.jvp(&[x], &[Value::zeros(dtype, m, n)], &ys).unwrap();
-        assert_eq!(t.len(), ys.len());
+        // forward mode on the raw outputs: refused only where an output is a gauge choice
+        // (svd_full's extra columns are an arbitrary basis of the complement)
+        match tape.jvp(&[x], &[Value::zeros(dtype, m, n)], &ys) {
+            Ok(t) => assert_eq!(t.len(), ys.len()),
+            Err(e) => assert!(
+                name.starts_with("svd_full") && e.is_degeneracy(),
+                "{name}: {e}"
+            ),
+        }
     }
 }
 
