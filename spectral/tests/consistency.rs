@@ -11,7 +11,7 @@ use matgrad_engine::testing::{
     complex_matrix, hermitian_from_seed, orthogonal_from_seed, rank_deficient_from_seed,
     real_matrix, symmetric_from_seed,
 };
-use matgrad_engine::{Axis, Error, Form, Result, Tape, Value, Var};
+use matgrad_engine::{Axis, Form, Result, Tape, Value, Var};
 use matgrad_spectral as sp;
 use sp::{DegeneracyPolicy, EighOptions};
 
