@@ -9,11 +9,20 @@
 //! - **JVP vs finite differences**: the same number against `Re⟨Ȳ, Ẏ⟩` from the JVP;
 //! - **the dot-product identity** `Re⟨Ȳ, J Ẋ⟩ = Σ Re⟨Jᴴ Ȳ, Ẋ⟩`, which involves no step and
 //!   must hold to near machine precision when the two rules are adjoint to each other;
-//! - **second order**: the Hessian-vector product of `φ` (reverse-over-reverse through
-//!   the recorded backward pass) against central differences of the gradient.
+//! - **second order**: the Hessian-vector product of `φ` computed two ways — reverse over
+//!   reverse (differentiating the recorded backward pass) and forward over reverse (the JVP
+//!   of the recorded gradient, which runs the JVP rules of every rule's nodes) — each
+//!   against central differences of the gradient, and against each other.
 //!
 //! Errors are scale-free: a difference divided by the Cauchy–Schwarz bound of the
-//! quantities compared, so a check cannot pass merely because the numbers are small.
+//! quantities compared, so a check cannot pass merely because the numbers are small. The
+//! one floor is rounding: a derivative cannot be resolved below `ε·‖ȳ‖·‖f(X)‖·‖Ẋ‖/‖X‖`
+//! (the size of `φ`'s rounding over the scale of X), so a function whose derivative is zero
+//! (a projector of full rank) is not failed for returning rounding noise.
+//!
+//! Inputs with a restricted domain get directions that respect it: [`Domain::Hermitian`]
+//! draws Hermitian directions (an op that reads only `sym(A)` has no derivative in the
+//! skew directions the checker would otherwise probe).
 //!
 //! [`Op`]: crate::Op
 //!
@@ -79,6 +88,17 @@ pub enum Order {
     Second,
 }
 
+/// The domain of an input, which decides the random directions drawn for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Domain {
+    /// Any matrix of the input's shape and dtype.
+    #[default]
+    General,
+    /// Hermitian (symmetric when real) matrices: the op reads `sym(A)`, and the directions
+    /// are `sym` of Gaussian matrices.
+    Hermitian,
+}
+
 /// Options for [`check`].
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -92,6 +112,16 @@ pub struct CheckOptions {
     pub order: Order,
     /// Candidate finite-difference steps, relative to `max(1, max|X|) / max|Ẋ|`.
     pub steps: Vec<f64>,
+    /// The domain of each input (missing entries are [`Domain::General`]).
+    pub domains: Vec<Domain>,
+}
+
+impl CheckOptions {
+    /// The options with every input in `domain`.
+    pub fn with_domain(mut self, domain: Domain, inputs: usize) -> Self {
+        self.domains = vec![domain; inputs];
+        self
+    }
 }
 
 impl Default for CheckOptions {
@@ -104,6 +134,7 @@ impl Default for CheckOptions {
             steps: vec![
                 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6,
             ],
+            domains: Vec::new(),
         }
     }
 }
@@ -119,8 +150,12 @@ pub struct CheckReport {
     pub fd_step: f64,
     /// Worst JVP/VJP dot-product error.
     pub dot_product_error: f64,
-    /// Worst second-order error, if checked.
+    /// Worst second-order error (either Hessian-vector product against finite differences
+    /// of the gradient, or the two against each other), if checked.
     pub second_order_error: Option<f64>,
+    /// Worst difference between the reverse-over-reverse and forward-over-reverse
+    /// Hessian-vector products (relative), if checked.
+    pub hvp_modes_error: Option<f64>,
     /// The step used for the worst second-order case.
     pub second_order_step: Option<f64>,
     /// Tolerance applied.
@@ -133,7 +168,7 @@ impl std::fmt::Display for CheckReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "vjp-fd {:.2e} (≤ {:.0e}), jvp-fd {:.2e}, dot {:.2e} (≤ {:.0e}), second {} (≤ {:.0e}), step {:.0e}: {}",
+            "vjp-fd {:.2e} (≤ {:.0e}), jvp-fd {:.2e}, dot {:.2e} (≤ {:.0e}), second {} (≤ {:.0e}; rev vs fwd-over-rev {}), step {:.0e}: {}",
             self.vjp_fd_error,
             self.tolerance.fd,
             self.jvp_fd_error,
@@ -141,9 +176,19 @@ impl std::fmt::Display for CheckReport {
             self.tolerance.dot,
             self.second_order_error.map_or("-".to_string(), |e| format!("{e:.2e}")),
             self.tolerance.second,
+            self.hvp_modes_error.map_or("-".to_string(), |e| format!("{e:.1e}")),
             self.fd_step,
             if self.passed { "pass" } else { "FAIL" }
         )
+    }
+}
+
+/// A random direction for an input of `domain`: Gaussian, or its Hermitian part.
+pub fn random_in(domain: Domain, v: &Value, rng: &mut StdRng) -> Value {
+    let r = random_like(v, rng);
+    match domain {
+        Domain::Hermitian if v.nrows() == v.ncols() => r.hermitian_part(),
+        _ => r,
     }
 }
 
@@ -194,13 +239,27 @@ fn shifted(xs: &[Value], dirs: &[Value], h: f64) -> Result<Vec<Value>> {
 
 /// Central differences with one Richardson step, over a sweep of steps; returns the most
 /// stable estimate and its step. `g(h)` evaluates the quantity at `X + hẊ`.
-fn richardson<G>(g: G, steps: &[f64], scale: f64) -> Option<(Vec<f64>, f64)>
+fn richardson<G>(
+    g: G,
+    steps: &[f64],
+    scale: f64,
+) -> std::result::Result<(Vec<f64>, f64), EngineError>
 where
     G: Fn(f64) -> Result<Vec<f64>>,
 {
+    let last_error = std::cell::RefCell::new(None);
+    let eval = |h: f64| -> Option<Vec<f64>> {
+        match g(h) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                *last_error.borrow_mut() = Some(e);
+                None
+            }
+        }
+    };
     let central = |h: f64| -> Option<Vec<f64>> {
-        let p = g(h).ok()?;
-        let m = g(-h).ok()?;
+        let p = eval(h)?;
+        let m = eval(-h)?;
         Some(p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect())
     };
     let estimates: Vec<Option<Vec<f64>>> = steps
@@ -237,7 +296,20 @@ where
             best = Some((d, i));
         }
     }
-    best.map(|(_, i)| (estimates[i].clone().unwrap_or_default(), steps[i]))
+    match best {
+        Some((_, i)) => Ok((estimates[i].clone().unwrap_or_default(), steps[i])),
+        None => {
+            let cause = last_error
+                .into_inner()
+                .map_or("no step was tried".to_string(), |e| e.to_string());
+            Err(EngineError::InvalidArgument {
+                op: "check",
+                message: format!(
+                    "every finite-difference step failed to evaluate; the function errors near this point: {cause}. If the op reads only sym(A), give the input Domain::Hermitian (CheckOptions::domains) so that the directions stay symmetric"
+                ),
+            })
+        }
+    }
 }
 
 fn flatten(vs: &[Value]) -> Vec<f64> {
@@ -301,10 +373,12 @@ where
         fd_step: 0.0,
         dot_product_error: 0.0,
         second_order_error: None,
+        hvp_modes_error: None,
         second_order_step: None,
         tolerance: opts.tolerance,
         passed: true,
     };
+    let domain = |k: usize| opts.domains.get(k).copied().unwrap_or_default();
     for _ in 0..opts.directions.max(1) {
         let tape = Tape::new();
         let xs = inputs
@@ -314,7 +388,11 @@ where
         let y = f(&tape, &xs)?;
         let y_val = y.value();
         let ybar = random_like(&y_val, &mut rng);
-        let xdots: Vec<Value> = inputs.iter().map(|x| random_like(x, &mut rng)).collect();
+        let xdots: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, x)| random_in(domain(k), x, &mut rng))
+            .collect();
         let xbars = tape.vjp(&[y], std::slice::from_ref(&ybar), &xs)?;
         let ydot = tape.jvp(&xs, &xdots, &[y])?.remove(0);
 
@@ -325,7 +403,14 @@ where
             rhs += xb.real_inner(xd)?;
             cs_bound += xb.norm() * xd.norm();
         }
-        let dot_err = ratio((lhs - rhs).abs(), ybar.norm() * ydot.norm() + cs_bound);
+        // rounding floor: φ = Re⟨Ȳ, f(X)⟩ is known to ≈ ε‖Ȳ‖‖f(X)‖, over the scale of X
+        let x_norm = norm(&flatten(inputs)).max(f64::MIN_POSITIVE);
+        let xdot_norm = norm(&flatten(&xdots));
+        let floor = 16.0 * f64::EPSILON * ybar.norm() * y_val.norm() * xdot_norm / x_norm;
+        let dot_err = ratio(
+            (lhs - rhs).abs(),
+            (ybar.norm() * ydot.norm() + cs_bound).max(floor),
+        );
 
         let dir_scale = xdots
             .iter()
@@ -336,13 +421,13 @@ where
             let out = eval_output(&f, &shifted(inputs, &xdots, h)?)?;
             Ok(vec![ybar.real_inner(&out)?])
         };
-        let (fd, step) = richardson(phi, &opts.steps, x_scale / dir_scale).ok_or_else(|| EngineError::InvalidArgument {
-            op: "check",
-            message: "every finite-difference step failed to evaluate; the function errors near this point".into(),
-        })?;
+        let (fd, step) = richardson(phi, &opts.steps, x_scale / dir_scale)?;
         let fd = fd[0];
-        let vjp_err = ratio((fd - rhs).abs(), fd.abs().max(cs_bound));
-        let jvp_err = ratio((fd - lhs).abs(), fd.abs().max(ybar.norm() * ydot.norm()));
+        let vjp_err = ratio((fd - rhs).abs(), fd.abs().max(cs_bound).max(floor));
+        let jvp_err = ratio(
+            (fd - lhs).abs(),
+            fd.abs().max(ybar.norm() * ydot.norm()).max(floor),
+        );
         if vjp_err.max(jvp_err) >= report.vjp_fd_error.max(report.jvp_fd_error) {
             report.fd_step = step;
         }
@@ -351,12 +436,13 @@ where
         report.dot_product_error = report.dot_product_error.max(dot_err);
 
         if opts.order == Order::Second {
-            let (err, step) =
+            let (err, modes, step) =
                 second_order(&f, inputs, &ybar, &xdots, &opts.steps, x_scale / dir_scale)?;
             if err >= report.second_order_error.unwrap_or(0.0) {
                 report.second_order_step = Some(step);
             }
             report.second_order_error = Some(report.second_order_error.unwrap_or(0.0).max(err));
+            report.hvp_modes_error = Some(report.hvp_modes_error.unwrap_or(0.0).max(modes));
         }
     }
     let t = opts.tolerance;
@@ -367,8 +453,9 @@ where
     Ok(report)
 }
 
-/// Hessian-vector product of `φ(X) = Re⟨Ȳ, f(X)⟩` along `Ẋ`, by reverse-over-reverse,
-/// against central differences of the gradient.
+/// Hessian-vector product of `φ(X) = Re⟨Ȳ, f(X)⟩` along `Ẋ`, by reverse over reverse and
+/// by forward over reverse, each against central differences of the gradient; returns the
+/// worst of the two errors, their mutual difference and the step.
 fn second_order<F>(
     f: &F,
     inputs: &[Value],
@@ -376,28 +463,45 @@ fn second_order<F>(
     xdots: &[Value],
     steps: &[f64],
     scale: f64,
-) -> Result<(f64, f64)>
+) -> Result<(f64, f64, f64)>
 where
     F: for<'t> Fn(&'t Tape, &[Var<'t>]) -> Result<Var<'t>>,
 {
-    let hv = hvp_of(f, inputs, ybar, xdots)?;
-    let hv_flat = flatten(&hv);
+    let hv = flatten(&hvp_of(f, inputs, ybar, xdots)?);
+    let hv_fwd = flatten(&hvp_fwd_of(f, inputs, ybar, xdots)?);
     let g0 = flatten(&eval_grad(f, inputs, ybar)?);
     let grad_at = |h: f64| -> Result<Vec<f64>> {
         Ok(flatten(&eval_grad(f, &shifted(inputs, xdots, h)?, ybar)?))
     };
-    let (fd, step) =
-        richardson(grad_at, steps, scale).ok_or_else(|| EngineError::InvalidArgument {
-            op: "check",
-            message: "every finite-difference step of the gradient failed to evaluate".into(),
-        })?;
-    let diff: Vec<f64> = fd.iter().zip(&hv_flat).map(|(a, b)| a - b).collect();
+    let (fd, step) = richardson(grad_at, steps, scale)?;
     let x_norm = norm(&flatten(inputs)).max(1.0);
     let floor = norm(&g0) * norm(&flatten(xdots)) / x_norm;
-    Ok((
-        ratio(norm(&diff), norm(&fd).max(norm(&hv_flat)).max(floor)),
-        step,
-    ))
+    let err = |a: &[f64], b: &[f64]| -> f64 {
+        let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+        ratio(norm(&diff), norm(a).max(norm(b)).max(floor))
+    };
+    let modes = err(&hv, &hv_fwd);
+    Ok((err(&fd, &hv).max(err(&fd, &hv_fwd)).max(modes), modes, step))
+}
+
+/// Hessian-vector product of `φ(X) = Re⟨Ȳ, f(X)⟩` along `Ẋ` by forward over reverse: the
+/// JVP of the recorded gradient. It runs the JVP rules of the nodes that VJP rules record.
+///
+/// # Errors
+/// Errors from `f` or from a rule.
+pub fn hvp_fwd_of<F>(f: &F, inputs: &[Value], ybar: &Value, xdots: &[Value]) -> Result<Vec<Value>>
+where
+    F: for<'t> Fn(&'t Tape, &[Var<'t>]) -> Result<Var<'t>>,
+{
+    let tape = Tape::new();
+    let xs = inputs
+        .iter()
+        .map(|x| tape.leaf(x.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let y = f(&tape, &xs)?;
+    let ybar_v = tape.constant(ybar.clone())?;
+    let gs = tape.vjp_graph(&[y], &[ybar_v], &xs)?;
+    tape.jvp(&xs, xdots, &gs)
 }
 
 /// Hessian-vector product of `φ(X) = Re⟨Ȳ, f(X)⟩` along `Ẋ` (reverse-over-reverse).
@@ -527,6 +631,121 @@ mod tests {
         assert!(!r.passed);
         assert!(r.jvp_fd_error > 1e-4 && r.dot_product_error > 1e-5, "{r}");
         assert!(r.vjp_fd_error < 1e-9, "the VJP is still right: {r}");
+    }
+
+    /// `y = 2x` with a JVP that can be broken: recorded by a VJP rule, it is reached only by
+    /// forward-over-reverse.
+    struct Twice {
+        jvp_factor: f64,
+    }
+
+    impl Op for Twice {
+        fn name(&self) -> &'static str {
+            "twice"
+        }
+        fn vjp<'t>(
+            &self,
+            _: &OpCtx<'_, 't>,
+            ct: &[Option<Var<'t>>],
+        ) -> Result<Vec<Option<Var<'t>>>> {
+            Ok(vec![ct[0].map(|g| g.scale(2.0)).transpose()?])
+        }
+        fn jvp<'t>(
+            &self,
+            _: &OpCtx<'_, 't>,
+            t: &[Option<Var<'t>>],
+        ) -> Result<Vec<Option<Var<'t>>>> {
+            Ok(vec![t[0].map(|d| d.scale(self.jvp_factor)).transpose()?])
+        }
+    }
+
+    /// `y = x²` whose VJP `x̄ = twice(ȳ ∘ x)` records a `Twice` node.
+    struct SquareViaTwice {
+        jvp_factor: f64,
+    }
+
+    impl Op for SquareViaTwice {
+        fn name(&self) -> &'static str {
+            "square_via_twice"
+        }
+        fn vjp<'t>(
+            &self,
+            ctx: &OpCtx<'_, 't>,
+            ct: &[Option<Var<'t>>],
+        ) -> Result<Vec<Option<Var<'t>>>> {
+            let Some(g) = ct[0] else {
+                return Ok(vec![None]);
+            };
+            let gx = g.mul(ctx.input(0))?;
+            let v = gx.value();
+            let out = gx.with_value(|_| v.axpy(1.0, &v))?;
+            let op = Rc::new(Twice {
+                jvp_factor: self.jvp_factor,
+            });
+            Ok(vec![Some(gx.tape().record1(op, &[gx], out)?)])
+        }
+        fn jvp<'t>(
+            &self,
+            ctx: &OpCtx<'_, 't>,
+            t: &[Option<Var<'t>>],
+        ) -> Result<Vec<Option<Var<'t>>>> {
+            Ok(vec![t[0]
+                .map(|d| d.mul(ctx.input(0))?.scale(2.0))
+                .transpose()?])
+        }
+    }
+
+    /// A JVP rule of a node that only a VJP rule records is exercised only by
+    /// forward-over-reverse; a bug there passes every other check.
+    #[test]
+    fn broken_jvp_of_a_rule_node_fails_forward_over_reverse_only() {
+        let run = |jvp_factor: f64| {
+            check(
+                |_, x| {
+                    let v = x[0].value();
+                    let r = v.as_real().unwrap();
+                    let y = faer::Mat::from_fn(r.nrows(), r.ncols(), |i, j| r[(i, j)] * r[(i, j)]);
+                    x[0].tape().record1(
+                        Rc::new(SquareViaTwice { jvp_factor }),
+                        &[x[0]],
+                        crate::Value::Real(y),
+                    )
+                },
+                &[real_matrix(2, 2, 3)],
+                &CheckOptions::default(),
+            )
+            .unwrap()
+        };
+        let good = run(2.0);
+        assert!(good.passed, "{good}");
+        let bad = run(2.5);
+        assert!(!bad.passed);
+        assert!(
+            bad.vjp_fd_error < 1e-9 && bad.dot_product_error < 1e-13,
+            "{bad}"
+        );
+        assert!(bad.hvp_modes_error.unwrap() > 0.1, "{bad}");
+    }
+
+    /// An op that reads a Hermitian input fails under general directions with an error that
+    /// names the cause, and passes with `Domain::Hermitian` (issue 8, item 4).
+    #[test]
+    fn hermitian_domain_directions() {
+        let a = crate::testing::spd_from_seed(3, 10.0, 1);
+        let err = check(
+            |_, x| x[0].cholesky(),
+            std::slice::from_ref(&a),
+            &CheckOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("not symmetric") && err.contains("Domain::Hermitian"),
+            "{err}"
+        );
+        let opts = CheckOptions::default().with_domain(super::Domain::Hermitian, 1);
+        let r = check(|_, x| x[0].cholesky(), &[a], &opts).unwrap();
+        assert!(r.passed, "{r}");
     }
 
     #[test]

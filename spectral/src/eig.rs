@@ -270,9 +270,8 @@ impl Op for Eig {
                 }),
             });
         }
-        if self.values_only {
-            return Ok(vec![Some(dl), None]);
-        }
+        // The vectors' tangent is computed for the values-only form too: nothing the user
+        // holds reads it, but the recorded gradient does, so forward-over-reverse needs it.
         let vv = v.value();
         if let Err(err) = self.pairs_for_vectors() {
             ctx.require_invariance(Invariance {

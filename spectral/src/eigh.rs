@@ -427,19 +427,27 @@ impl Op for Eigh {
                 }),
             });
         }
-        if self.values_only {
-            return Ok(vec![Some(dlam), None]);
-        }
+        // The vectors' tangent is computed for the values-only form too: nothing the user
+        // holds reads it, but the recorded gradient does, so forward-over-reverse needs it.
         let uv = u.value();
         if let (DegeneracyPolicy::Error, Some(&(i, j))) = (self.opts.policy, ties.first()) {
             // as the VJP refuses any eigenvector cotangent here, forward mode refuses any
             // use of the eigenvectors
-            let err = self.degenerate(
-                i,
-                j,
-                "the eigenvectors",
-                "use a basis-invariant loss (eigh_projector, a matrix function) or DegeneracyPolicy::WellDefinedPart",
-            );
+            let err = if self.values_only {
+                self.degenerate(
+                    i,
+                    j,
+                    "the eigenvalues to second order (it involves the eigenvectors)",
+                    "second derivatives of eigenvalues do not exist at a tie; use a matrix function (matrix_function_sym) of A instead",
+                )
+            } else {
+                self.degenerate(
+                    i,
+                    j,
+                    "the eigenvectors",
+                    "use a basis-invariant loss (eigh_projector, a matrix function) or DegeneracyPolicy::WellDefinedPart",
+                )
+            };
             ctx.require_invariance(Invariance {
                 directions: vec![vec![None, Some(uv)]],
                 mode: InvarianceMode::Structural,

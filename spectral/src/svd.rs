@@ -313,9 +313,8 @@ impl Op for Svd {
                 }),
             });
         }
-        if self.values_only {
-            return Ok(vec![None, Some(ds), None]);
-        }
+        // The vectors' tangent is computed for the values-only form too: nothing the user
+        // holds reads it, but the recorded gradient does, so forward-over-reverse needs it.
         let (uv, vv) = (u.value(), v.value());
         // Vectors that do not exist here: refuse any use of them, as the VJP refuses any
         // cotangent on them.
