@@ -239,11 +239,19 @@ fn shifted(xs: &[Value], dirs: &[Value], h: f64) -> Result<Vec<Value>> {
 
 /// Central differences with one Richardson step, over a sweep of steps; returns the most
 /// stable estimate and its step. `g(h)` evaluates the quantity at `X + hẊ`.
-fn richardson<G>(
-    g: G,
-    steps: &[f64],
-    scale: f64,
-) -> std::result::Result<(Vec<f64>, f64), EngineError>
+/// A finite-difference estimate, its step, and a bound on its rounding error
+/// (`8ε·max‖g‖/h` over the evaluations it used: a central difference of values known to
+/// `ε‖g‖` cannot resolve less).
+struct Fd {
+    value: Vec<f64>,
+    step: f64,
+    noise: f64,
+    /// The largest central difference seen over the sweep: how much the quantity varies
+    /// across the sampled neighbourhood.
+    spread: f64,
+}
+
+fn richardson<G>(g: G, steps: &[f64], scale: f64) -> std::result::Result<Fd, EngineError>
 where
     G: Fn(f64) -> Result<Vec<f64>>,
 {
@@ -257,32 +265,39 @@ where
             }
         }
     };
-    let central = |h: f64| -> Option<Vec<f64>> {
+    let spread = std::cell::Cell::new(0.0f64);
+    let central = |h: f64| -> Option<(Vec<f64>, f64)> {
         let p = eval(h)?;
         let m = eval(-h)?;
-        Some(p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect())
+        let size = norm(&p).max(norm(&m));
+        let d: Vec<f64> = p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+        spread.set(spread.get().max(norm(&d)));
+        Some((d, size))
     };
-    let estimates: Vec<Option<Vec<f64>>> = steps
+    let estimates: Vec<Option<(Vec<f64>, f64)>> = steps
         .iter()
         .map(|&s| {
             let h = s * scale;
-            let d1 = central(h)?;
-            let d2 = central(h / 2.0)?;
-            Some(
+            let (d1, s1) = central(h)?;
+            let (d2, s2) = central(h / 2.0)?;
+            Some((
                 d1.iter()
                     .zip(&d2)
                     .map(|(a, b)| (4.0 * b - a) / 3.0)
                     .collect(),
-            )
+                8.0 * f64::EPSILON * s1.max(s2) / h,
+            ))
         })
         .collect();
     let mut best: Option<(f64, usize)> = None;
     for i in 0..estimates.len() {
-        let Some(e) = &estimates[i] else { continue };
+        let Some((e, _)) = &estimates[i] else {
+            continue;
+        };
         // Stability: distance to the nearest neighbouring estimate.
         let mut d = f64::INFINITY;
         for j in [i.wrapping_sub(1), i + 1] {
-            if let Some(Some(o)) = estimates.get(j) {
+            if let Some(Some((o, _))) = estimates.get(j) {
                 let diff = e
                     .iter()
                     .zip(o)
@@ -297,7 +312,15 @@ where
         }
     }
     match best {
-        Some((_, i)) => Ok((estimates[i].clone().unwrap_or_default(), steps[i])),
+        Some((_, i)) => {
+            let (value, noise) = estimates[i].clone().unwrap_or_default();
+            Ok(Fd {
+                value,
+                step: steps[i],
+                noise,
+                spread: spread.get(),
+            })
+        }
         None => {
             let cause = last_error
                 .into_inner()
@@ -421,11 +444,16 @@ where
             let out = eval_output(&f, &shifted(inputs, &xdots, h)?)?;
             Ok(vec![ybar.real_inner(&out)?])
         };
-        let (fd, step) = richardson(phi, &opts.steps, x_scale / dir_scale)?;
-        let fd = fd[0];
-        let vjp_err = ratio((fd - rhs).abs(), fd.abs().max(cs_bound).max(floor));
+        let est = richardson(phi, &opts.steps, x_scale / dir_scale)?;
+        let (fd, step, noise) = (est.value[0], est.step, est.noise);
+        // a disagreement within the estimate's own rounding error is no evidence, and a
+        // derivative below √ε times the variation across the sampled neighbourhood is zero
+        // to the precision finite differences reach (a critical point: det at rank n−2)
+        let beyond = |d: f64| (d - noise).max(0.0);
+        let floor = floor.max(f64::EPSILON.sqrt() * est.spread);
+        let vjp_err = ratio(beyond((fd - rhs).abs()), fd.abs().max(cs_bound).max(floor));
         let jvp_err = ratio(
-            (fd - lhs).abs(),
+            beyond((fd - lhs).abs()),
             fd.abs().max(ybar.norm() * ydot.norm()).max(floor),
         );
         if vjp_err.max(jvp_err) >= report.vjp_fd_error.max(report.jvp_fd_error) {
@@ -473,15 +501,25 @@ where
     let grad_at = |h: f64| -> Result<Vec<f64>> {
         Ok(flatten(&eval_grad(f, &shifted(inputs, xdots, h)?, ybar)?))
     };
-    let (fd, step) = richardson(grad_at, steps, scale)?;
+    let est = richardson(grad_at, steps, scale)?;
+    let (fd, step) = (est.value, est.step);
     let x_norm = norm(&flatten(inputs)).max(1.0);
-    let floor = norm(&g0) * norm(&flatten(xdots)) / x_norm;
-    let err = |a: &[f64], b: &[f64]| -> f64 {
+    let floor = (norm(&g0) * norm(&flatten(xdots)) / x_norm).max(f64::EPSILON.sqrt() * est.spread);
+    let err = |a: &[f64], b: &[f64], noise: f64| -> f64 {
         let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-        ratio(norm(&diff), norm(a).max(norm(b)).max(floor))
+        ratio(
+            (norm(&diff) - noise).max(0.0),
+            norm(a).max(norm(b)).max(floor),
+        )
     };
-    let modes = err(&hv, &hv_fwd);
-    Ok((err(&fd, &hv).max(err(&fd, &hv_fwd)).max(modes), modes, step))
+    let modes = err(&hv, &hv_fwd, 0.0);
+    Ok((
+        err(&fd, &hv, est.noise)
+            .max(err(&fd, &hv_fwd, est.noise))
+            .max(modes),
+        modes,
+        step,
+    ))
 }
 
 /// Hessian-vector product of `φ(X) = Re⟨Ȳ, f(X)⟩` along `Ẋ` by forward over reverse: the

@@ -27,14 +27,17 @@
 // cannot be the operator traits' methods; the names are the field's own.
 #![allow(clippy::should_implement_trait)]
 
+pub mod cases;
 pub mod check;
 mod error;
 mod functional;
 pub mod ops;
+pub mod spec;
 mod tape;
 pub mod testing;
 mod value;
 
+pub use check::Domain;
 pub use error::{EngineError, Error, Result};
 pub use functional::{grad, hvp, jvp, vjp};
 pub use ops::cholesky::HERMITIAN_RTOL;

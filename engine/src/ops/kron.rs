@@ -68,6 +68,16 @@ fn contract_right<T: Scalar>(g: &Mat<T>, a: &Mat<T>) -> Mat<T> {
     })
 }
 
+fn is_empty(v: Var<'_>) -> bool {
+    let (m, n) = v.shape();
+    m == 0 || n == 0
+}
+
+fn zeros_like(v: Var<'_>) -> Result<Var<'_>> {
+    let (m, n) = v.shape();
+    v.tape().constant(crate::Value::zeros(v.dtype(), m, n))
+}
+
 impl Op for Kron {
     fn name(&self) -> &'static str {
         match self.kind {
@@ -85,14 +95,7 @@ impl Op for Kron {
             // C = X ⊗ Y; with an empty factor C is empty and the other factor's cotangent
             // is an empty sum (zero), which the contractions cannot infer the shape of
             Kind::Product => {
-                let zero = |v: Var<'t>| {
-                    let (m, n) = v.shape();
-                    v.tape().constant(crate::Value::zeros(v.dtype(), m, n))
-                };
-                let empty = |v: Var<'t>| {
-                    let (m, n) = v.shape();
-                    m == 0 || n == 0
-                };
+                let (zero, empty) = (zeros_like, is_empty);
                 (
                     ctx.needs_grad(0)
                         .then(|| {
@@ -114,18 +117,31 @@ impl Op for Kron {
                         .transpose()?,
                 )
             }
-            // H = kcl(G = X, B = Y)
+            // H = kcl(G = X, B = Y); with an empty H (and so an empty G) the cotangent of B
+            // is an empty sum
             Kind::ContractLeft => (
                 ctx.needs_grad(0).then(|| h.kron(y)).transpose()?,
                 ctx.needs_grad(1)
-                    .then(|| x.kron_contract_right(h))
+                    .then(|| {
+                        if is_empty(h) {
+                            zeros_like(y)
+                        } else {
+                            x.kron_contract_right(h)
+                        }
+                    })
                     .transpose()?,
             ),
             // H = kcr(G = X, A = Y)
             Kind::ContractRight => (
                 ctx.needs_grad(0).then(|| y.kron(h)).transpose()?,
                 ctx.needs_grad(1)
-                    .then(|| x.kron_contract_left(h))
+                    .then(|| {
+                        if is_empty(h) {
+                            zeros_like(y)
+                        } else {
+                            x.kron_contract_left(h)
+                        }
+                    })
                     .transpose()?,
             ),
         };

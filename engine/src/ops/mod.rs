@@ -33,6 +33,7 @@ pub mod inverse;
 pub mod kron;
 pub mod matmul;
 pub mod reduce;
+pub mod specs;
 pub mod structure;
 
 pub use elementwise::Pointwise;
