@@ -184,47 +184,82 @@ pub enum Spectra {
     Any,
 }
 
+/// How a Hermitian case's spectrum sits: distinct, with near-ties (distinct, but closer
+/// than finite differences of eigenvectors can resolve), or with exact ties (returned by
+/// the eigensolver ≈1e-15 apart, within the degeneracy tolerance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gaps {
+    /// Well separated.
+    Distinct,
+    /// Some gap between 1e-12 and 1e-4 relative, above the tie tolerance (1e-10 relative).
+    NearTie,
+    /// Exact ties.
+    Tie,
+}
+
+/// A Hermitian case with its spectrum.
+#[derive(Clone)]
+pub struct HermitianCase {
+    /// The case.
+    pub case: Case,
+    /// The eigenvalues it was built from (ascending).
+    pub spectrum: Vec<f64>,
+    /// How they are spaced.
+    pub gaps: Gaps,
+}
+
+impl HermitianCase {
+    /// Whether the largest eigenvalue is tied with the next one.
+    pub fn top_tied(&self) -> bool {
+        let n = self.spectrum.len();
+        self.gaps == Gaps::Tie && n >= 2 && {
+            let (a, b) = (self.spectrum[n - 2], self.spectrum[n - 1]);
+            (b - a).abs() <= 1e-10 * a.abs().max(b.abs()).max(1.0)
+        }
+    }
+}
+
 /// Hermitian matrices with spectra where divided-difference and degeneracy bugs hide.
-/// Each case's label names the spectrum; `ties` marks the cases with exact ties (the
-/// eigensolver returns them ≈1e-15 apart). Ties and near-ties sit away from λ = 1.
-pub fn hermitian(kind: Spectra, seed: u64) -> Vec<(Case, bool)> {
-    let mut v: Vec<(&str, Vec<f64>, bool, Tolerance)> = vec![
-        ("1×1", vec![2.5], false, Tolerance::STRICT),
+/// Ties and near-ties sit away from λ = 1.
+pub fn hermitian(kind: Spectra, seed: u64) -> Vec<HermitianCase> {
+    use Gaps::{Distinct, NearTie, Tie};
+    let mut v: Vec<(&str, Vec<f64>, Gaps, Tolerance)> = vec![
+        ("1×1", vec![2.5], Distinct, Tolerance::STRICT),
         (
             "distinct, log-spaced 0.5…4",
             Spectrum::log_spaced(4, 0.5, 4.0).values(),
-            false,
+            Distinct,
             Tolerance::STRICT,
         ),
         (
             "tie at 3 (0.3, 3, 3, 7)",
             vec![0.3, 3.0, 3.0, 7.0],
-            true,
+            Tie,
             Tolerance::STRICT,
         ),
-        ("all tied at 5 (5·I)", vec![5.0; 3], true, Tolerance::STRICT),
+        ("all tied at 5 (5·I)", vec![5.0; 3], Tie, Tolerance::STRICT),
         (
             "near tie 1e-4 at 3",
             vec![0.3, 3.0, 3.0 + 1e-4, 7.0],
-            false,
+            NearTie,
             Tolerance::STRICT,
         ),
         (
             "near tie 1e-8 at 3",
             vec![0.3, 3.0, 3.0 + 1e-8, 7.0],
-            false,
+            NearTie,
             Tolerance::STRICT,
         ),
         (
-            "near tie 1e-12 at 3",
+            "tie within tolerance, 1e-12 at 3",
             vec![0.3, 3.0, 3.0 + 1e-12, 7.0],
-            true,
+            Tie,
             Tolerance::STRICT,
         ),
         (
             "cluster 2, 2+1e-3, 2+2e-3, 6",
             vec![2.0, 2.0 + 1e-3, 2.0 + 2e-3, 6.0],
-            false,
+            NearTie,
             Tolerance::STRICT,
         ),
     ];
@@ -233,19 +268,19 @@ pub fn hermitian(kind: Spectra, seed: u64) -> Vec<(Case, bool)> {
             v.push((
                 "cluster near 0 (1e-3, 1e-3+1e-9, 2e-3, 1)",
                 vec![1e-3, 1e-3 + 1e-9, 2e-3, 1.0],
-                false,
+                NearTie,
                 Tolerance::BALANCED,
             ));
             v.push((
-                "large (1e3, 1e3+1e-7, 3e3)",
-                vec![1e3, 1e3 + 1e-7, 3e3],
-                false,
+                "large (1e3, 1e3+1e-4, 3e3)",
+                vec![1e3, 1e3 + 1e-4, 3e3],
+                NearTie,
                 Tolerance::STRICT,
             ));
             v.push((
                 "ill-conditioned (1e-4, 1e-2, 1)",
                 vec![1e-4, 1e-2, 1.0],
-                false,
+                Distinct,
                 Tolerance::BALANCED,
             ));
         }
@@ -253,60 +288,59 @@ pub fn hermitian(kind: Spectra, seed: u64) -> Vec<(Case, bool)> {
             v.push((
                 "negative tie (−3, −3, −3, 1)",
                 vec![-3.0, -3.0, -3.0, 1.0],
-                true,
+                Tie,
                 Tolerance::STRICT,
             ));
             v.push((
                 "indefinite near tie 1e-8 at −2",
                 vec![-2.0, -2.0 + 1e-8, 0.5, 1.5],
-                false,
+                NearTie,
                 Tolerance::STRICT,
             ));
             v.push((
                 "cluster at 0 (±5e-10, 1)",
                 vec![-5e-10, 5e-10, 1.0],
-                false,
+                NearTie,
                 Tolerance::STRICT,
             ));
             v.push((
-                "large magnitude (−20, −20+1e-9, 15)",
-                vec![-20.0, -20.0 + 1e-9, 15.0],
-                false,
+                "large magnitude (−20, −20+1e-6, 15)",
+                vec![-20.0, -20.0 + 1e-6, 15.0],
+                NearTie,
                 Tolerance::BALANCED,
             ));
         }
     }
-    let mut out: Vec<(Case, bool)> = v
+    let mut out: Vec<HermitianCase> = v
         .into_iter()
         .enumerate()
-        .map(|(k, (label, spec, ties, tol))| {
-            (
-                Case::new(label, vec![symmetric_from_seed(&spec, seed + k as u64)]).tol(tol),
-                ties,
-            )
+        .map(|(k, (label, spec, gaps, tol))| HermitianCase {
+            case: Case::new(label, vec![symmetric_from_seed(&spec, seed + k as u64)]).tol(tol),
+            spectrum: spec,
+            gaps,
         })
         .collect();
-    let shift = if kind == Spectra::Positive { 0.0 } else { -1.5 };
-    out.push((
-        Case::new(
+    let t = if kind == Spectra::Positive { 2.0 } else { -1.0 };
+    out.push(HermitianCase {
+        case: Case::new(
             "complex Hermitian, tie",
-            vec![hermitian_from_seed(
-                &[0.5 + shift + 2.0, 0.5 + shift + 2.0, 4.0],
-                seed + 50,
-            )],
+            vec![hermitian_from_seed(&[t, t, 4.0], seed + 50)],
         ),
-        true,
-    ));
-    out.push((
-        Case::new(
+        spectrum: vec![t, t, 4.0],
+        gaps: Tie,
+    });
+    out.push(HermitianCase {
+        case: Case::new(
             "complex Hermitian, distinct",
             vec![hermitian_from_seed(&[0.7, 2.0, 3.5], seed + 51)],
         ),
-        false,
-    ));
-    out.push((
-        Case::new("empty 0×0", vec![Value::zeros(DType::F64, 0, 0)]),
-        false,
-    ));
+        spectrum: vec![0.7, 2.0, 3.5],
+        gaps: Distinct,
+    });
+    out.push(HermitianCase {
+        case: Case::new("empty 0×0", vec![Value::zeros(DType::F64, 0, 0)]),
+        spectrum: Vec::new(),
+        gaps: Distinct,
+    });
     out
 }

@@ -55,6 +55,7 @@ pub struct OpCtx<'a, 't> {
     recording: bool,
     node: u32,
     probes: Option<&'a RefCell<Vec<(u32, Invariance)>>>,
+    gross: &'a [f64],
 }
 
 /// How [`Invariance`] directions are judged.
@@ -127,6 +128,16 @@ impl<'a, 't> OpCtx<'a, 't> {
     /// True in a forward (JVP) sweep, where [`OpCtx::require_invariance`] takes effect.
     pub fn is_forward(&self) -> bool {
         self.probes.is_some()
+    }
+
+    /// Reverse mode: when the cotangent of output `k` is a sum of several contributions,
+    /// the sum of their Frobenius norms (its "gross" size); `None` when it came from one
+    /// contribution. A rule checking that a cotangent has no component along a gauge
+    /// direction compares against this: a cotangent that is the rounding residue of
+    /// contributions that cancel (exactly zero in exact arithmetic) has components of every
+    /// kind at the rounding level of those contributions, not of itself.
+    pub fn cotangent_gross_norm(&self, k: usize) -> Option<f64> {
+        self.gross.get(k).copied().filter(|g| !g.is_nan())
     }
 }
 
@@ -482,17 +493,40 @@ impl Tape {
             (inner.nodes.len(), inner.slots)
         };
         let mut grads: Vec<Option<Var<'t>>> = vec![None; total_slots];
+        // gross size of accumulated cotangents (NaN: a single contribution)
+        let mut gross: Vec<f64> = vec![f64::NAN; total_slots];
         let slot_of = |id: VarId| -> usize {
             self.inner.borrow().nodes[id.node as usize].first_slot + id.out as usize
         };
-        for (o, c) in outputs.iter().zip(cotangents) {
-            let s = slot_of(o.id);
+        let accumulate = |grads: &mut Vec<Option<Var<'t>>>,
+                          gross: &mut Vec<f64>,
+                          s: usize,
+                          ct: Var<'t>|
+         -> Result<()> {
             grads[s] = Some(match grads[s] {
-                Some(g) => g.add(*c)?,
-                None => *c,
+                Some(g) => {
+                    let before = if gross[s].is_nan() {
+                        g.with_value(Value::norm)
+                    } else {
+                        gross[s]
+                    };
+                    gross[s] = before + ct.with_value(Value::norm);
+                    g.add(ct)?
+                }
+                None => ct,
             });
+            Ok(())
+        };
+        for (o, c) in outputs.iter().zip(cotangents) {
+            accumulate(&mut grads, &mut gross, slot_of(o.id), *c)?;
         }
-        let lowest = wrt.iter().map(|v| v.id.node as usize).min().unwrap_or(0);
+        // A node's rule yields cotangents for earlier nodes only, so nothing at or below
+        // the lowest `wrt` node needs its rule run.
+        let lowest = wrt
+            .iter()
+            .map(|v| v.id.node as usize + 1)
+            .min()
+            .unwrap_or(0);
         let highest = outputs
             .iter()
             .map(|v| v.id.node as usize + 1)
@@ -551,6 +585,7 @@ impl Tape {
                 recording,
                 node: node as u32,
                 probes: None,
+                gross: &gross[first_slot..first_slot + n_out],
             };
             let in_cts = op.vjp(&ctx, &cts)?;
             if in_cts.len() != in_vars.len() {
@@ -584,11 +619,7 @@ impl Tape {
                         ),
                     });
                 }
-                let s = slot_of(x.id);
-                grads[s] = Some(match grads[s] {
-                    Some(g) => g.add(ct)?,
-                    None => ct,
-                });
+                accumulate(&mut grads, &mut gross, slot_of(x.id), ct)?;
             }
         }
         Ok(wrt.iter().map(|w| grads[slot_of(w.id)]).collect())
@@ -836,6 +867,7 @@ impl Tape {
                 recording,
                 node: node as u32,
                 probes: Some(&probes),
+                gross: &[],
             };
             let out_tans = op.jvp(&ctx, &in_tans)?;
             if out_tans.len() != n_out {
@@ -982,14 +1014,41 @@ impl Tape {
         let (cn, rn) = (dir_norm(&combined), dir_norm(&reference));
         let moved = self.probe_norm(node, &combined, outputs)?.unwrap_or(0.0);
         let base = self.probe_norm(node, &reference, outputs)?.unwrap_or(0.0);
+        // Rounding floor: a perturbation of relative size δ of the node's outputs that moves
+        // the requested outputs by less than ≈1e3·ε·δ of their size is no dependence (when
+        // the consumers barely depend on these outputs at all, `base` is rounding too).
+        let out_norm = outputs
+            .iter()
+            .map(|o| o.with_value(|v| v.norm().powi(2)))
+            .sum::<f64>()
+            .sqrt();
+        let node_norm = inv.directions[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.is_some())
+            .map(|(k, _)| {
+                let v = Var {
+                    tape: self,
+                    id: VarId {
+                        node,
+                        out: k as u32,
+                    },
+                };
+                v.with_value(|x| x.norm().powi(2))
+            })
+            .sum::<f64>()
+            .sqrt()
+            .max(f64::MIN_POSITIVE);
+        let floor = 1e3 * f64::EPSILON * out_norm / node_norm;
         let rel = |m: f64, n: f64| -> f64 {
             let scale = base / rn.max(f64::MIN_POSITIVE);
-            if m == 0.0 {
+            let per_unit = m / n.max(f64::MIN_POSITIVE);
+            if per_unit <= floor {
                 0.0
             } else if scale == 0.0 {
                 f64::INFINITY
             } else {
-                (m / n.max(f64::MIN_POSITIVE)) / scale
+                per_unit / scale
             }
         };
         let size = rel(moved, cn);

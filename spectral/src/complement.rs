@@ -39,7 +39,11 @@ impl Op for Complement {
         };
         let (u1, u2) = (ctx.input(0), ctx.output(0));
         let x = u2.matmul_forms(Form::Adjoint, g, Form::Plain)?.value();
-        let scale = x.max_abs().max(f64::MIN_POSITIVE);
+        let scale = x
+            .max_abs()
+            .max(g.with_value(Value::norm))
+            .max(ctx.cotangent_gross_norm(0).unwrap_or(0.0))
+            .max(f64::MIN_POSITIVE);
         let k = x.nrows();
         for j in 0..k {
             for i in 0..j {

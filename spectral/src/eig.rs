@@ -95,10 +95,10 @@ impl Eig {
 
     /// λ̄ must weigh tied eigenvalues equally (then the loss sees only the spectral
     /// projector of the eigenspace).
-    fn check_lambda_bar(&self, lb: &Var<'_>) -> EResult<()> {
+    fn check_lambda_bar(&self, lb: &Var<'_>, gross: Option<f64>) -> EResult<()> {
         let v = lb.value();
         let c = v.as_complex().expect("eigenvalue cotangents are complex");
-        let scale = v.max_abs().max(f64::MIN_POSITIVE);
+        let scale = v.norm().max(gross.unwrap_or(0.0)).max(f64::MIN_POSITIVE);
         for (i, j) in self.tied_pairs() {
             if (c[(i, 0)] - c[(j, 0)]).norm() > self.opts.invariance_rtol * scale {
                 return Err(SpectralError::Degenerate {
@@ -171,7 +171,13 @@ impl Op for Eig {
             let x = v.matmul_forms(Form::Adjoint, vb, Form::Plain)?;
             let xv = x.value();
             let xc = xv.as_complex().expect("complex");
-            let scale = xv.max_abs().max(f64::MIN_POSITIVE);
+            // V has unit columns, so |Xᵢⱼ| ≤ ‖V̄‖: the cotangent's size (or its gross size
+            // when it is the residue of contributions that cancel) is the yardstick
+            let scale = xv
+                .max_abs()
+                .max(vb.with_value(Value::norm))
+                .max(ctx.cotangent_gross_norm(1).unwrap_or(0.0))
+                .max(f64::MIN_POSITIVE);
             for i in 0..n {
                 let size = xc[(i, i)].im.abs() / scale;
                 if size > self.opts.invariance_rtol {
@@ -195,7 +201,7 @@ impl Op for Eig {
             if self.opts.policy == DegeneracyPolicy::WellDefinedPart && !pairs.is_empty() {
                 let tv = t.value();
                 let tc = tv.as_complex().expect("complex");
-                let scale = tv.max_abs().max(f64::MIN_POSITIVE);
+                let scale = tv.max_abs().max(scale);
                 for &(i, j) in &pairs {
                     let size = tc[(i, j)].norm().max(tc[(j, i)].norm()) / scale;
                     if size > self.opts.invariance_rtol {
@@ -212,7 +218,7 @@ impl Op for Eig {
             core = Some(t.mul(self.inv_gaps(ctx.output(0), true, &pairs)?)?);
         }
         if let Some(lb) = lb {
-            self.check_lambda_bar(&lb)?;
+            self.check_lambda_bar(&lb, ctx.cotangent_gross_norm(0))?;
             let d = lb.diag_embed(n, n)?;
             core = Some(match core {
                 Some(c) => c.add(d)?,

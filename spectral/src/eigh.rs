@@ -162,14 +162,20 @@ impl Eigh {
         inverse_gaps(d, masked, self.opts.policy)
     }
 
-    /// Checks λ̄ is constant on each tied block.
-    fn check_lambda_bar(&self, lb: &Var<'_>, pairs: &[(usize, usize)]) -> EResult<()> {
+    /// Checks λ̄ is constant on each tied block. `gross`: the cotangent's gross size when it
+    /// is a sum of contributions (see `OpCtx::cotangent_gross_norm`).
+    fn check_lambda_bar(
+        &self,
+        lb: &Var<'_>,
+        pairs: &[(usize, usize)],
+        gross: Option<f64>,
+    ) -> EResult<()> {
         if pairs.is_empty() {
             return Ok(());
         }
         let v = lb.value_rc();
         let r = v.as_real().expect("eigenvalue cotangents are real");
-        let scale = v.max_abs().max(f64::MIN_POSITIVE);
+        let scale = v.norm().max(gross.unwrap_or(0.0)).max(f64::MIN_POSITIVE);
         for &(i, j) in pairs {
             if (r[(i, 0)] - r[(j, 0)]).abs() > self.opts.invariance_rtol * scale {
                 return Err(self.degenerate(i, j, "the sorted eigenvalues", "the loss must weigh tied eigenvalues equally (a symmetric function of them, e.g. a trace or a matrix function)"));
@@ -179,14 +185,16 @@ impl Eigh {
     }
 
     /// Checks for a basis-dependent (tied pairs) or phase-dependent (complex diagonal) part
-    /// in X = UᴴŪ.
+    /// in X = UᴴŪ, relative to the size of Ū (`ub_norm`, or its gross size when it is a sum
+    /// of contributions that cancel).
     fn check_invariance(
         &self,
         x: &Value,
+        ub_norm: f64,
         pairs: &[(usize, usize)],
         check_pairs: bool,
     ) -> EResult<()> {
-        let scale = x.max_abs().max(f64::MIN_POSITIVE);
+        let scale = x.max_abs().max(ub_norm).max(f64::MIN_POSITIVE);
         let tol = self.opts.invariance_rtol;
         if let Value::Complex(m) = x {
             for i in 0..m.nrows() {
@@ -248,7 +256,7 @@ impl Eigh {
         let tape = u.tape();
         let lam_bar = match ct[0] {
             Some(lb) => {
-                self.check_lambda_bar(&lb, &self.tied_pairs())?;
+                self.check_lambda_bar(&lb, &self.tied_pairs(), ctx.cotangent_gross_norm(0))?;
                 Some(lb.value_rc())
             }
             None => None,
@@ -273,8 +281,10 @@ impl Eigh {
                         })
                     }
                 };
+                let ub_norm = ubv.norm().max(ctx.cotangent_gross_norm(1).unwrap_or(0.0));
                 self.check_invariance(
                     &x,
+                    ub_norm,
                     &pairs,
                     self.opts.policy == DegeneracyPolicy::WellDefinedPart,
                 )?;
@@ -361,14 +371,17 @@ impl Op for Eigh {
         let dtype = u.dtype();
         let mut w: Option<Var<'t>> = None;
         if let Some(lb) = ct[0] {
-            self.check_lambda_bar(&lb, &self.tied_pairs())?;
+            self.check_lambda_bar(&lb, &self.tied_pairs(), ctx.cotangent_gross_norm(0))?;
             w = Some(like(lb, dtype)?.diag_embed(n, n)?);
         }
         if let Some(ub) = ct[1] {
             let pairs = self.pairs_for_vectors()?;
             let x = u.matmul_forms(Form::Adjoint, ub, Form::Plain)?;
             let well_defined = self.opts.policy == DegeneracyPolicy::WellDefinedPart;
-            self.check_invariance(&x.value(), &pairs, well_defined)?;
+            let ub_norm = ub
+                .with_value(Value::norm)
+                .max(ctx.cotangent_gross_norm(1).unwrap_or(0.0));
+            self.check_invariance(&x.value(), ub_norm, &pairs, well_defined)?;
             let skew = x.sub(x.adjoint()?)?.scale(0.5)?;
             let f = like(self.loewner(lam, &pairs)?, dtype)?;
             let term = f.mul(skew)?;

@@ -32,6 +32,7 @@ mod general;
 mod matrix_function;
 mod projector;
 mod range;
+pub mod specs;
 mod svd;
 pub mod sym_eig;
 

@@ -1,7 +1,11 @@
 //! `svd`: thin singular value decomposition `A = U diag(S) Vᴴ` of any m×n matrix (real or
 //! complex), k = min(m, n), S descending (k×1 real), U m×k, V n×k; `svdvals`: S only.
 //!
-//! With `P = Uᴴ Ȧ V`, `Fᵢⱼ = 1/(Sⱼ² − Sᵢ²)` (`Fᵢᵢ = 0`):
+//! With `P = Uᴴ Ȧ V`, `Fᵢⱼ = 1/(Sⱼ² − Sᵢ²)` (`Fᵢᵢ = 0`), computed as
+//! `F ∘ (X S + S Y) = F⁻ ∘ (X + Y)/2 + F⁺ ∘ (X − Y)/2` with `F⁻ᵢⱼ = 1/(Sⱼ − Sᵢ)`,
+//! `F⁺ᵢⱼ = 1/(Sⱼ + Sᵢ)` — at a tie only the `F⁻` part is singular, and the well-defined part
+//! keeps the `F⁺` part (dropping it too, as a mask on F would, is wrong for losses such as
+//! the polar factor `U Vᴴ`):
 //! - tangent: `Ṡ = Re diag(P)`;
 //!   `U̇ = U (F ∘ (P S + S Pᴴ) + i·diag(Im Pᵢᵢ / Sᵢ)) + (I − UUᴴ) Ȧ V S⁻¹`;
 //!   `V̇ = V (F ∘ (S P + Pᴴ S)) + (I − VVᴴ) Ȧᴴ U S⁻¹`
@@ -102,17 +106,46 @@ impl Svd {
     }
 
     /// `F` from the S Var: `1/(Sⱼ² − Sᵢ²)`, masked or broadened.
-    fn f<'t>(&self, s: Var<'t>, masked: &[(usize, usize)]) -> EResult<Var<'t>> {
+    /// `F⁻ᵢⱼ = 1/(sⱼ − sᵢ)` (masked on tied pairs, or broadened) and `F⁺ᵢⱼ = 1/(sⱼ + sᵢ)`,
+    /// zero on the diagonal. `1/(sⱼ² − sᵢ²) (Xᵢⱼ sⱼ + sᵢ Yᵢⱼ)` splits into
+    /// `F⁻ᵢⱼ (X + Y)ᵢⱼ/2 + F⁺ᵢⱼ (X − Y)ᵢⱼ/2`: only the first part is singular at a tie, and the
+    /// well-defined part keeps the second.
+    fn gap_factors<'t>(
+        &self,
+        s: Var<'t>,
+        masked: &[(usize, usize)],
+    ) -> EResult<(Var<'t>, Var<'t>)> {
         let k = self.s.len();
-        let s2 = s.mul(s)?;
-        let d = s2
-            .transpose()?
-            .broadcast_to(k, k)?
-            .sub(s2.broadcast_to(k, k)?)?;
-        inverse_gaps(d, masked, self.opts.policy)
+        let row = s.transpose()?.broadcast_to(k, k)?; // (i, j) ↦ sⱼ
+        let col = s.broadcast_to(k, k)?; // (i, j) ↦ sᵢ
+        let minus = inverse_gaps(row.sub(col)?, masked, self.opts.policy)?;
+        let plus = inverse_gaps(row.add(col)?, &[], DegeneracyPolicy::Error)?;
+        Ok((minus, plus))
     }
 
-    fn check_phase(&self, x: Option<&Value>, y: Option<&Value>) -> EResult<()> {
+    /// A tied pair of zero singular values (both vectors undefined even jointly).
+    fn check_zero_pair(&self, pairs: &[(usize, usize)]) -> EResult<()> {
+        if let Some(&(i, j)) = pairs
+            .iter()
+            .find(|&&(i, j)| self.s[i] + self.s[j] <= self.tol())
+        {
+            return Err(SpectralError::Degenerate {
+                op: self.op(),
+                i,
+                j,
+                gap: self.s[i] + self.s[j],
+                tol: self.tol(),
+                what: "the singular vectors of a repeated zero singular value",
+                hint: "the matrix is rank-deficient by at least two; add a small regulariser",
+            });
+        }
+        Ok(())
+    }
+
+    /// `scale`: the size of the vector cotangents (Frobenius, or gross when summed from
+    /// contributions that cancel) — `UᴴŪ` misses the part of Ū outside range(U), so its own
+    /// size is no measure.
+    fn check_phase(&self, x: Option<&Value>, y: Option<&Value>, scale: f64) -> EResult<()> {
         let k = self.s.len();
         let diag_im = |v: Option<&Value>, i: usize| {
             v.and_then(|v| v.as_complex()).map_or(0.0, |m| m[(i, i)].im)
@@ -121,7 +154,7 @@ impl Svd {
             .iter()
             .flatten()
             .map(|v| v.max_abs())
-            .fold(f64::MIN_POSITIVE, f64::max);
+            .fold(scale.max(f64::MIN_POSITIVE), f64::max);
         for i in 0..k {
             let size = (diag_im(x, i) + diag_im(y, i)).abs() / scale;
             if size > self.opts.invariance_rtol {
@@ -163,7 +196,10 @@ impl Op for Svd {
         if let Some(sb) = sb {
             let sv = sb.value();
             let r = sv.as_real().expect("singular value cotangents are real");
-            let scale = sv.max_abs().max(f64::MIN_POSITIVE);
+            let scale = sv
+                .norm()
+                .max(ctx.cotangent_gross_norm(1).unwrap_or(0.0))
+                .max(f64::MIN_POSITIVE);
             for (i, j) in tied_pairs(&self.s, self.tol()) {
                 if (r[(i, 0)] - r[(j, 0)]).abs() > self.opts.invariance_rtol * scale {
                     return Err(SpectralError::Degenerate {
@@ -188,9 +224,19 @@ impl Op for Svd {
             let xv = vb
                 .map(|vb| v.matmul_forms(Form::Adjoint, vb, Form::Plain))
                 .transpose()?;
+            let vec_scale = [(ub, 0usize), (vb, 2usize)]
+                .iter()
+                .filter_map(|(c, k)| {
+                    c.map(|c| {
+                        c.with_value(Value::norm)
+                            .max(ctx.cotangent_gross_norm(*k).unwrap_or(0.0))
+                    })
+                })
+                .fold(0.0, f64::max);
             self.check_phase(
                 xu.map(|x| x.value()).as_ref(),
                 xv.map(|x| x.value()).as_ref(),
+                vec_scale,
             )?;
             if self.opts.policy == DegeneracyPolicy::WellDefinedPart && !pairs.is_empty() {
                 // A tied block's singular vectors turn jointly: (U_b, V_b) → (U_b K, V_b K)
@@ -201,7 +247,7 @@ impl Op for Svd {
                     .iter()
                     .filter_map(|v| v.as_ref())
                     .map(Value::max_abs)
-                    .fold(f64::MIN_POSITIVE, f64::max);
+                    .fold(vec_scale.max(f64::MIN_POSITIVE), f64::max);
                 let skew = |v: &Option<Value>, i: usize, j: usize| -> matgrad_engine::C64 {
                     match v {
                         Some(Value::Real(a)) => {
@@ -224,26 +270,25 @@ impl Op for Svd {
                     }
                 }
             }
-            let f = like(self.f(s, &pairs)?, dtype)?;
-            let s_row = like(s.transpose()?.broadcast_to(k, k)?, dtype)?; // (i, j) ↦ Sⱼ
-            let s_col = like(s.broadcast_to(k, k)?, dtype)?; // (i, j) ↦ Sᵢ
-            let mut inner: Option<Var<'t>> = None;
-            if let Some(x) = xu {
-                let j = x.sub(x.adjoint()?)?;
-                acc(j.mul(s_row)?, &mut inner)?;
-                if dtype == DType::C64 {
-                    // i·Im(Xᵢᵢ)/Sᵢ on the diagonal: (J)ᵢᵢ = 2i Im Xᵢᵢ, so J_diag/(2S)
-                    let d = j.diag()?.div(like(s.scale(2.0)?, dtype)?)?;
-                    acc(d.diag_embed(k, k)?, &mut core)?;
-                }
+            self.check_zero_pair(&pairs)?;
+            let (fm, fp) = self.gap_factors(s, &pairs)?;
+            let (fm, fp) = (like(fm, dtype)?, like(fp, dtype)?);
+            // Jᵤ = Xᵤ − Xᵤᴴ, Jᵥ = Xᵥ − Xᵥᴴ; core += F⁻ ∘ (Jᵤ + Jᵥ)/2 + F⁺ ∘ (Jᵤ − Jᵥ)/2
+            let ju = xu.map(|x| x.sub(x.adjoint()?)).transpose()?;
+            let jv = xv.map(|x| x.sub(x.adjoint()?)).transpose()?;
+            if let (Some(j), true) = (ju, dtype == DType::C64) {
+                // i·Im(Xᵢᵢ)/Sᵢ on the diagonal: (J)ᵢᵢ = 2i Im Xᵢᵢ, so J_diag/(2S)
+                let d = j.diag()?.div(like(s.scale(2.0)?, dtype)?)?;
+                acc(d.diag_embed(k, k)?, &mut core)?;
             }
-            if let Some(x) = xv {
-                let j = x.sub(x.adjoint()?)?;
-                acc(s_col.mul(j)?, &mut inner)?;
-            }
-            if let Some(inner) = inner {
-                acc(f.mul(inner)?, &mut core)?;
-            }
+            let (sum, diff) = match (ju, jv) {
+                (Some(a), Some(b)) => (a.add(b)?, a.sub(b)?),
+                (Some(a), None) => (a, a),
+                (None, Some(b)) => (b, b.neg()?),
+                (None, None) => unreachable!("a vector cotangent is present"),
+            };
+            acc(fm.mul(sum)?.scale(0.5)?, &mut core)?;
+            acc(fp.mul(diff)?.scale(0.5)?, &mut core)?;
         }
         let mut ga = match core {
             Some(c) => Some(u.matmul(c)?.matmul_forms(Form::Plain, v, Form::Adjoint)?),
@@ -376,12 +421,22 @@ impl Op for Svd {
                 }),
             });
         }
-        let f = like(self.f(s, &pairs)?, dtype)?;
-        let s_row = like(s.transpose()?.broadcast_to(k, k)?, dtype)?;
-        let s_col = like(s.broadcast_to(k, k)?, dtype)?;
+        if let Err(err) = self.check_zero_pair(&pairs) {
+            ctx.require_invariance(Invariance {
+                directions: vec![vec![Some(uv), None, Some(vv)]],
+                mode: InvarianceMode::Structural,
+                error: Box::new(move |_, _| err.clone()),
+            });
+            return Ok(vec![None, Some(ds), None]);
+        }
+        let (fm, fp) = self.gap_factors(s, &pairs)?;
+        let (fm, fp) = (like(fm, dtype)?, like(fp, dtype)?);
         let ph = p.adjoint()?;
-        let mut omega_u = f.mul(p.mul(s_row)?.add(s_col.mul(ph)?)?)?;
-        let omega_v = f.mul(s_col.mul(p)?.add(ph.mul(s_row)?)?)?;
+        // Ω_U = F⁻ ∘ (P + Pᴴ)/2 + F⁺ ∘ (P − Pᴴ)/2, Ω_V = F⁻ ∘ (P + Pᴴ)/2 − F⁺ ∘ (P − Pᴴ)/2
+        let herm = fm.mul(p.add(ph)?)?.scale(0.5)?;
+        let skew = fp.mul(p.sub(ph)?)?.scale(0.5)?;
+        let mut omega_u = herm.add(skew)?;
+        let omega_v = herm.sub(skew)?;
         if dtype == DType::C64 {
             // i Im(Pᵢᵢ)/Sᵢ = (P − Pᴴ)ᵢᵢ / (2 Sᵢ)
             let d = p.sub(ph)?.diag()?.div(like(s.scale(2.0)?, dtype)?)?;

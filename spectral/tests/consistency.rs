@@ -351,3 +351,40 @@ fn general_eigenvalues_at_a_tie() {
         false,
     );
 }
+
+/// Regression: under `WellDefinedPart` the SVD rules masked the whole `1/(sⱼ² − sᵢ²)` term
+/// of a tied pair, dropping its finite `1/(sⱼ + sᵢ)` part. The polar factor `U Vᴴ` of an
+/// orthogonal Q (all singular values tied at 1) is invariant to the joint turn, so its
+/// gradient exists: `d(UVᴴ)[Ȧ] = (Ȧ − Q Ȧᵀ Q)/2`, hence `∇⟨G, UVᴴ⟩ = (G − Q Gᵀ Q)/2`.
+/// Before the fix the rule returned a gradient 100 % off, in both modes (found by the
+/// registry sweep).
+#[test]
+fn polar_factor_at_an_orthogonal_matrix_closed_form() {
+    let q = orthogonal_from_seed(4, 17);
+    let g = real_matrix(4, 4, 18);
+    let tape = Tape::new();
+    let x = tape.leaf(Value::Real(q.clone())).unwrap();
+    let (u, _, v) = svd_wd(x).unwrap();
+    let p = u.matmul_forms(Form::Plain, v, Form::Adjoint).unwrap();
+    let got = tape
+        .vjp(&[p], std::slice::from_ref(&g), &[x])
+        .unwrap()
+        .remove(0);
+    let gm = g.as_real().unwrap();
+    let want = faer::Mat::from_fn(4, 4, |i, j| {
+        let qgq = &q * gm.transpose() * &q;
+        0.5 * (gm[(i, j)] - qgq[(i, j)])
+    });
+    let d = got.rel_diff(&Value::Real(want)).unwrap();
+    assert!(d < 1e-12, "polar factor gradient off by {d:e}");
+    // forward mode: d(UVᴴ)[E] = (E − Q Eᵀ Q)/2
+    let e = real_matrix(4, 4, 19);
+    let t = tape
+        .jvp(&[x], std::slice::from_ref(&e), &[p])
+        .unwrap()
+        .remove(0);
+    let em = e.as_real().unwrap();
+    let qeq = &q * em.transpose() * &q;
+    let want_t = faer::Mat::from_fn(4, 4, |i, j| 0.5 * (em[(i, j)] - qeq[(i, j)]));
+    assert!(t.rel_diff(&Value::Real(want_t)).unwrap() < 1e-12);
+}
