@@ -22,6 +22,26 @@
 #![warn(missing_docs)]
 
 pub use matgrad_engine as engine;
+pub use matgrad_engine::Error;
+
+/// Every op of the workspace, registered once ([`engine::spec`]): the engine's core ops,
+/// the spectral ops and the layers. The command line, `check`, the golden-value tests and
+/// the property tests read this registry; add your own ops to it with
+/// [`engine::spec::Registry::register`].
+///
+/// ```
+/// let reg = matgrad::registry();
+/// assert!(reg.get("logm_sym").is_some() && reg.get("eigh").is_some());
+/// ```
+pub fn registry() -> engine::spec::Registry {
+    let mut r = engine::spec::Registry::new();
+    let all = engine::ops::specs::specs()
+        .into_iter()
+        .chain(spectral::specs::specs())
+        .chain(layers::specs::specs());
+    r.extend(all).expect("the workspace's op names are unique");
+    r
+}
 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}

@@ -468,3 +468,326 @@ fn train_list_and_quick_run() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown experiment"));
 }
+
+fn status(args: &[&str], files: &[PathBuf]) -> (i32, String) {
+    let mut c = matgrad();
+    c.args(args);
+    for f in files {
+        c.arg(f);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One exit status per error class (issue 7), with one-line messages and no outputs left.
+#[test]
+fn exit_status_per_error_class() {
+    let d = Dir::new();
+    write_f64(&d.p("a.npy"), &[2, 2], &[1.0, 2.0, 3.0, 4.0], false);
+    write_f64(&d.p("sing.npy"), &[2, 2], &[1.0, 2.0, 2.0, 4.0], false);
+    write_f64(&d.p("g.npy"), &[2, 2], &[1.0; 4], false);
+    write_f64(
+        &d.p("tie.npy"),
+        &[3, 3],
+        &[1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0],
+        false,
+    );
+    write_f64(&d.p("g3.npy"), &[3, 3], &[1.0; 9], false);
+    std::fs::write(d.p("text.npy"), "hello").unwrap();
+    let out = d.p("o.npy");
+    let vjp = |op: &str, x: &str, g: &str, o: &PathBuf| -> (i32, String) {
+        status(
+            &["vjp", op, "--input"],
+            &[
+                d.p(x),
+                "--cotangent".into(),
+                d.p(g),
+                "--output".into(),
+                o.clone(),
+            ],
+        )
+    };
+    // 2: usage — an unknown op, with the nearest name suggested
+    let (code, err) = vjp("logm_sim", "a.npy", "g.npy", &out);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean \"logm_sym\""), "{err}");
+    // 2: usage — the same output path twice
+    let (code, err) = status(
+        &["vjp", "matmul", "--input"],
+        &[
+            d.p("a.npy"),
+            "--input".into(),
+            d.p("a.npy"),
+            "--cotangent".into(),
+            d.p("g.npy"),
+            "--output".into(),
+            out.clone(),
+            "--output".into(),
+            out.clone(),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("given twice"), "{err}");
+    // 3: an unreadable input file
+    assert_eq!(vjp("inv", "text.npy", "g.npy", &out).0, 3);
+    // 4: the op refuses the input
+    let (code, err) = vjp("inv", "sing.npy", "g.npy", &out);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("singular"), "{err}");
+    // 5: the derivative does not exist (a cut inside a tied eigenvalue)
+    let (code, err) = status(
+        &["vjp", "eigh_projector", "--param", "k=2", "--input"],
+        &[
+            d.p("tie.npy"),
+            "--cotangent".into(),
+            d.p("g3.npy"),
+            "--output".into(),
+            out.clone(),
+        ],
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("degenerate"), "{err}");
+    // 6: the output cannot be written
+    let (code, err) = vjp("inv", "a.npy", "g.npy", &d.p("no/such/dir/o.npy"));
+    assert_eq!(code, 6, "{err}");
+    assert!(!out.exists());
+}
+
+/// det at the issue's singular 4×4 of rank 3: the gradient adj(A)ᵀ, to 1e-13 of sympy's
+/// exact value (tests/data/golden_det.json).
+#[test]
+fn vjp_det_at_a_singular_matrix() {
+    let d = Dir::new();
+    let a = [
+        1.0, 2.0, 0.0, 3.0, 0.0, 1.0, 4.0, 1.0, 2.0, -1.0, 1.0, 0.0, 1.0, 3.0, 4.0, 4.0,
+    ];
+    write_f64(&d.p("a.npy"), &[4, 4], &a, false);
+    write_f64(&d.p("one.npy"), &[1, 1], &[1.0], false);
+    write_f64(&d.p("t.npy"), &[4, 4], &[0.5; 16], false);
+    matgrad()
+        .args(["vjp", "det", "--input"])
+        .arg(d.p("a.npy"))
+        .args(["--cotangent"])
+        .arg(d.p("one.npy"))
+        .arg("--output")
+        .arg(d.p("g.npy"))
+        .assert()
+        .success();
+    let data: serde_json::Value =
+        serde_json::from_str(include_str!("data/golden_det.json")).unwrap();
+    let want = &data[0]["grad"]["re"];
+    let (_, g) = read_f64(&d.p("g.npy"));
+    for i in 0..4 {
+        for j in 0..4 {
+            let w = want[i][j].as_f64().unwrap();
+            assert!(
+                (g[i * 4 + j] - w).abs() < 1e-13 * w.abs().max(1.0),
+                "({i},{j})"
+            );
+        }
+    }
+    matgrad()
+        .args(["jvp", "det", "--input"])
+        .arg(d.p("a.npy"))
+        .arg("--tangent")
+        .arg(d.p("t.npy"))
+        .arg("--output")
+        .arg(d.p("dd.npy"))
+        .assert()
+        .success();
+}
+
+/// Multi-output ops: `eval` writes every output, `vjp` takes one cotangent per output
+/// (or `zero`), `jvp` writes one tangent per output and refuses at a tie.
+#[test]
+fn multi_output_eval_vjp_jvp() {
+    let d = Dir::new();
+    // diag(3, 1, 2) in a rotated basis would do; diag keeps the closed forms readable
+    write_f64(
+        &d.p("a.npy"),
+        &[3, 3],
+        &[3.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0],
+        false,
+    );
+    matgrad()
+        .args(["eval", "eigh", "--input"])
+        .arg(d.p("a.npy"))
+        .arg("--output")
+        .arg(d.p("lam.npy"))
+        .arg("--output")
+        .arg(d.p("u.npy"))
+        .assert()
+        .success();
+    let (s, lam) = read_f64(&d.p("lam.npy"));
+    assert_eq!(s, vec![3, 1]);
+    assert!(
+        (lam[0] - 1.0).abs() < 1e-15 && (lam[2] - 3.0).abs() < 1e-15,
+        "ascending: {lam:?}"
+    );
+    let (s, _) = read_f64(&d.p("u.npy"));
+    assert_eq!(s, vec![3, 3]);
+    // gradient of Σ wᵢ λᵢ with w = (1, 10, 100): U diag(w) Uᵀ = diag(100, 1, 10) here
+    write_f64(&d.p("w.npy"), &[3, 1], &[1.0, 10.0, 100.0], false);
+    matgrad()
+        .args(["vjp", "eigh", "--input"])
+        .arg(d.p("a.npy"))
+        .arg("--cotangent")
+        .arg(d.p("w.npy"))
+        .args(["--cotangent", "zero", "--output"])
+        .arg(d.p("ga.npy"))
+        .assert()
+        .success();
+    let (_, ga) = read_f64(&d.p("ga.npy"));
+    assert!(
+        (ga[0] - 100.0).abs() < 1e-12
+            && (ga[4] - 1.0).abs() < 1e-12
+            && (ga[8] - 10.0).abs() < 1e-12,
+        "{ga:?}"
+    );
+    // forward mode: both tangents
+    write_f64(
+        &d.p("t.npy"),
+        &[3, 3],
+        &[0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5],
+        false,
+    );
+    matgrad()
+        .args(["jvp", "eigh", "--input"])
+        .arg(d.p("a.npy"))
+        .arg("--tangent")
+        .arg(d.p("t.npy"))
+        .arg("--output")
+        .arg(d.p("dl.npy"))
+        .arg("--output")
+        .arg(d.p("du.npy"))
+        .assert()
+        .success();
+    let (_, dl) = read_f64(&d.p("dl.npy"));
+    assert!((dl[1] - 0.5).abs() < 1e-15 && dl[0].abs() < 1e-15, "{dl:?}");
+    // at a tie the eigenvector tangent does not exist: status 5, no outputs
+    write_f64(
+        &d.p("tie.npy"),
+        &[3, 3],
+        &[2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 5.0],
+        false,
+    );
+    let (code, err) = status(
+        &["jvp", "eigh", "--input"],
+        &[
+            d.p("tie.npy"),
+            "--tangent".into(),
+            d.p("t.npy"),
+            "--output".into(),
+            d.p("x1.npy"),
+            "--output".into(),
+            d.p("x2.npy"),
+        ],
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(!d.p("x1.npy").exists() && !d.p("x2.npy").exists());
+    // wrong number of cotangents for a multi-output op: usage
+    let (code, _) = status(
+        &["vjp", "eigh", "--input"],
+        &[
+            d.p("a.npy"),
+            "--cotangent".into(),
+            d.p("w.npy"),
+            "--output".into(),
+            d.p("x.npy"),
+        ],
+    );
+    assert_eq!(code, 2);
+}
+
+/// `hvp` against a closed form: f(A, B) = A ∘ B, ⟨G, f⟩ has gradients (G∘B, G∘A), whose
+/// derivative along (T_A, T_B) is (G∘T_B, G∘T_A).
+#[test]
+fn hvp_closed_form() {
+    let d = Dir::new();
+    let a = [1.0, 2.0, 3.0, 4.0];
+    let b = [0.5, -1.0, 2.0, 0.25];
+    let g = [1.0, 2.0, -1.0, 0.5];
+    let ta = [0.1, 0.2, 0.3, 0.4];
+    let tb = [-1.0, 1.0, 2.0, -2.0];
+    for (name, v) in [("a", &a), ("b", &b), ("g", &g), ("ta", &ta), ("tb", &tb)] {
+        write_f64(&d.p(&format!("{name}.npy")), &[2, 2], v, false);
+    }
+    matgrad()
+        .args(["hvp", "mul", "--input"])
+        .arg(d.p("a.npy"))
+        .arg("--input")
+        .arg(d.p("b.npy"))
+        .arg("--cotangent")
+        .arg(d.p("g.npy"))
+        .arg("--tangent")
+        .arg(d.p("ta.npy"))
+        .arg("--tangent")
+        .arg(d.p("tb.npy"))
+        .arg("--output")
+        .arg(d.p("ha.npy"))
+        .arg("--output")
+        .arg(d.p("hb.npy"))
+        .assert()
+        .success();
+    let (_, ha) = read_f64(&d.p("ha.npy"));
+    let (_, hb) = read_f64(&d.p("hb.npy"));
+    for k in 0..4 {
+        assert!((ha[k] - g[k] * tb[k]).abs() < 1e-15);
+        assert!((hb[k] - g[k] * ta[k]).abs() < 1e-15);
+    }
+}
+
+/// Zero-sized arrays are valid input: an empty input gives an empty output and gradient.
+#[test]
+fn empty_arrays() {
+    let d = Dir::new();
+    write_f64(&d.p("e.npy"), &[0, 3], &[], false);
+    write_f64(&d.p("one.npy"), &[1, 1], &[1.0], false);
+    matgrad()
+        .args(["vjp", "sum", "--input"])
+        .arg(d.p("e.npy"))
+        .arg("--cotangent")
+        .arg(d.p("one.npy"))
+        .arg("--output")
+        .arg(d.p("g.npy"))
+        .assert()
+        .success();
+    let (s, v) = read_f64(&d.p("g.npy"));
+    assert_eq!((s, v.len()), (vec![0, 3], 0));
+}
+
+/// The whole sweep, through the binary: every registered op passes every check, and the
+/// report names them all (the CLI's share of "`cargo test` runs the full check").
+#[test]
+fn the_full_check_sweep_passes() {
+    let out = matgrad().args(["check", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = v["ops"].as_array().unwrap();
+    let failures: Vec<String> = ops
+        .iter()
+        .filter(|o| o["passed"] != true)
+        .map(|o| o.to_string())
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(out.status.success());
+    let reg = matgrad::registry();
+    assert_eq!(ops.len(), reg.len(), "every registered op is swept");
+    let checks: u64 = ops.iter().map(|o| o["checks"].as_u64().unwrap()).sum();
+    assert!(checks > 600, "{checks} checks");
+    // --verbose lists every case; a typo in --op is a usage error with a suggestion
+    let out = matgrad()
+        .args(["check", "--op", "eigh", "--verbose"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("refused by both modes") && text.contains("[sum_cubes]"),
+        "{text}"
+    );
+    let (code, err) = status(&["check", "--op", "eig_h"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean"), "{err}");
+}

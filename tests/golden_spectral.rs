@@ -2,12 +2,8 @@
 //! of matgrad's formulas) at repeated and nearly repeated eigenvalues, and JAX float64 on
 //! distinct spectra. Data and script: `tests/data/golden_spectral.{json,py}`.
 
-use faer::Mat;
-use matgrad::engine::{EngineError, Result, Tape, Value, Var};
-use matgrad::spectral::{
-    eig, eigh_projector, eigvalsh, expm, expm_sym, logm, logm_sym, powm_sym, sqrtm, sqrtm_sym, svd,
-    svdvals, Which,
-};
+use matgrad::engine::spec::Params;
+use matgrad::engine::{Result, Tape, Value, Var};
 use serde_json::Value as Json;
 
 mod common;
@@ -20,59 +16,36 @@ use common::decode;
 /// a 1e-12 gap at ≈1e-4).
 const GOLDEN_RTOL: f64 = 1e-12;
 
-fn apply<'t>(op: &str, params: &Json, raw: bool, a: Var<'t>) -> Result<Var<'t>> {
-    let a = if raw { a } else { a.sym()? };
-    match op {
-        "svdvals" => svdvals(a),
-        "eig_weighted" => {
-            // Σᵢ Re(λᵢ) Σⱼ cⱼ |Vⱼᵢ|², c = (1, …, n)
-            let (l, v) = eig(a)?;
-            let n = l.shape().0;
-            let c = a
-                .tape()
-                .constant(Value::Real(Mat::from_fn(n, n, |j, _| (j + 1) as f64)))?;
-            let w = v.abs()?;
-            let per = w.mul(w)?.mul(c)?.sum(matgrad::engine::Axis::Rows)?; // 1×n
-            per.matmul(l.real()?)
+/// Applies the registry op a case names, through the registry: `op` is a registered op,
+/// or `<op>_<probe>` for a probe loss of a multi-output op (`svd_weighted`, `eig_weighted`).
+/// Ops on Hermitian matrices read sym(X) themselves.
+fn apply<'t>(op: &str, params: &Json, a: Var<'t>) -> Result<Var<'t>> {
+    let reg = matgrad::registry();
+    let (spec, probe) = match reg.get(op) {
+        Some(s) => (s, None),
+        None => {
+            let (base, probe) = op.split_at(op.find('_').unwrap_or(op.len()));
+            let spec = reg.lookup(base)?;
+            let p = spec
+                .probes
+                .iter()
+                .find(|p| p.name == &probe[1..])
+                .unwrap_or_else(|| panic!("{op}: no probe {probe} on {base}"));
+            (spec, Some(p))
         }
-        "expm" => expm(a),
-        "logm" => logm(a),
-        "sqrtm" => sqrtm(a),
-        "svd_weighted" => {
-            let (u, s, v) = svd(a)?;
-            let k = s.shape().0;
-            let w = a
-                .tape()
-                .constant(Value::Real(Mat::from_fn(k, 1, |i, _| 0.1 + 0.3 * i as f64)))?;
-            let d = s.mul(s)?.add(w)?;
-            let d = if u.dtype() == matgrad::engine::DType::C64 {
-                d.to_complex()?
-            } else {
-                d
-            };
-            u.matmul(d.diag_embed(k, k)?)?.matmul_forms(
-                matgrad::engine::Form::Plain,
-                v,
-                matgrad::engine::Form::Adjoint,
-            )
-        }
-        "logm_sym" => logm_sym(a),
-        "sqrtm_sym" => sqrtm_sym(a),
-        "expm_sym" => expm_sym(a),
-        "powm_sym" => powm_sym(a, params["p"].as_f64().unwrap()),
-        "eigvalsh" => eigvalsh(a),
-        "eigh_projector" => {
-            let which = if params["which"] == "smallest" {
-                Which::Smallest
-            } else {
-                Which::Largest
-            };
-            eigh_projector(a, params["k"].as_u64().unwrap() as usize, which)
-        }
-        other => Err(EngineError::InvalidArgument {
-            op: "golden",
-            message: format!("unknown op {other}"),
-        }),
+    };
+    let mut ps = Params::defaults(spec);
+    for (k, v) in params.as_object().unwrap() {
+        let v = match v {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        ps.set(spec, k, &v)?;
+    }
+    let outs = spec.call(&[a], &ps)?;
+    match probe {
+        Some(p) => (p.loss)(&outs),
+        None => Ok(outs[0]),
     }
 }
 
@@ -93,8 +66,7 @@ fn spectral_ops_match_high_precision_and_jax() {
         let name = case["name"].as_str().unwrap();
         let tape = Tape::new();
         let a = tape.leaf(decode(&case["input"])).unwrap();
-        let raw = case.get("raw_input").is_some();
-        let y = apply(case["op"].as_str().unwrap(), &case["params"], raw, a)
+        let y = apply(case["op"].as_str().unwrap(), &case["params"], a)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         if let Some(out) = case.get("output") {
             close("output", name, &y.value(), &decode(out));

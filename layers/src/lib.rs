@@ -12,6 +12,7 @@
 mod error;
 mod ncut;
 mod o2p;
+pub mod specs;
 
 pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;

@@ -198,7 +198,7 @@ fn projector_cases() -> Vec<Case> {
 }
 
 fn svd_cases() -> Vec<Case> {
-    let all = &["values", "sum_cubes", "usv", "abs2_u", "abs2_v", "uvh"];
+    let all = &["values", "sum_cubes", "weighted", "abs2_u", "abs2_v", "uvh"];
     let mut v = vec![
         Case::new("real 1×1", vec![real_matrix(1, 1, 50)]).probes(all),
         Case::new("real 4×3", vec![real_matrix(4, 3, 51)]).probes(all),
@@ -214,7 +214,7 @@ fn svd_cases() -> Vec<Case> {
         Case::new("orthogonal 3×3 (σ = 1, 1, 1)", vec![q.clone()])
             .first_order()
             .probes(&["sum_cubes"])
-            .refuses(&["values", "usv", "abs2_u"]),
+            .refuses(&["values", "weighted", "abs2_u"]),
     );
     v.push(
         Case::new("orthogonal 3×3, policy well_defined", vec![q])
@@ -233,7 +233,7 @@ fn svd_cases() -> Vec<Case> {
         )
         .first_order()
         .probes(&["sum_cubes"])
-        .refuses(&["usv"]),
+        .refuses(&["weighted"]),
     );
     v
 }
@@ -489,8 +489,10 @@ pub fn specs() -> Vec<OpSpec> {
             })
             .probe("values", "S", |o| Ok(o[1]))
             .probe("sum_cubes", "Σ S³", |o| o[1].powf(3.0)?.sum(Axis::All))
-            .probe("usv", "U diag(S² + 1) Vᴴ (invariant to the joint gauge)", |o| {
-                udv(o[0], o[1].mul(o[1])?.add_scalar(1.0)?, o[2])
+            .probe("weighted", "U diag(S² + w) Vᴴ, wᵢ = 0.1 + 0.3i (invariant to the joint phase; the golden-value loss)", |o| {
+                let k = o[1].shape().0;
+                let w = o[1].tape().constant(Value::Real(faer::Mat::from_fn(k, 1, |i, _| 0.1 + 0.3 * i as f64)))?;
+                udv(o[0], o[1].mul(o[1])?.add(w)?, o[2])
             })
             .probe("abs2_u", "Σ w ∘ |U|²", |o| abs2(o[0]))
             .probe("abs2_v", "Σ w ∘ |V|²", |o| abs2(o[2]))
@@ -580,9 +582,11 @@ pub fn specs() -> Vec<OpSpec> {
             .probe("values", "λ", |o| Ok(o[0]))
             .probe("sum", "Σ λ (the trace)", |o| o[0].sum(Axis::All))
             .probe("abs2", "Σ w ∘ |V|²", |o| abs2(o[1]))
-            .probe("weighted", "Σᵢ Re(λᵢ) Σⱼ cⱼ |Vⱼᵢ|²", |o| {
+            .probe("weighted", "Σᵢ Re(λᵢ) Σⱼ cⱼ |Vⱼᵢ|², c = (1, …, n): order- and phase-invariant (the golden-value loss)", |o| {
                 let w = o[1].abs()?;
-                let per = w.mul(w)?.mul(weights(w)?)?.sum(Axis::Rows)?;
+                let n = w.shape().0;
+                let c = w.tape().constant(Value::Real(faer::Mat::from_fn(n, n, |j, _| (j + 1) as f64)))?;
+                let per = w.mul(w)?.mul(c)?.sum(Axis::Rows)?;
                 per.matmul(o[0].real()?)
             })
             .probe("raw_vectors", "Σ w ∘ Re V (phase-dependent)", |o| weighted_real(o[1]))

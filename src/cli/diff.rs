@@ -1,31 +1,113 @@
-//! `matgrad vjp` and `matgrad jvp`: the stable file contract.
+//! `matgrad eval | vjp | jvp | hvp`: the stable file contract.
 //!
-//! `vjp` writes, for each input in order, the gradient of `⟨Ḡ, f(X…)⟩ = Re Σ conj(Ḡ) ∘ f(X…)`
-//! (for complex inputs in PyTorch's convention, `∂/∂Re + i ∂/∂Im`). `jvp` writes the
-//! directional derivative of f at X along the tangents. On any failure the command prints
-//! one line to stderr, exits with status 1, and leaves none of the named output files
-//! behind (partial results are never written; a file left at an output path by an earlier
-//! run is removed, so that it cannot be mistaken for this run's result).
+//! - `eval` writes each output of `f(X₁, …)`.
+//! - `vjp` writes, for each input in order, the gradient of
+//!   `Re Σₖ ⟨Ḡₖ, fₖ(X…)⟩ = Re Σₖ Σ conj(Ḡₖ) ∘ fₖ(X…)` (one cotangent per output; `zero` for an
+//!   output the loss does not read); for complex inputs in PyTorch's convention
+//!   `∂/∂Re + i ∂/∂Im`.
+//! - `jvp` writes, for each output in order, its directional derivative along the tangents.
+//! - `hvp` writes, for each input, the directional derivative along the tangents of the
+//!   `vjp` gradient: the Hessian-vector product of `Re Σₖ ⟨Ḡₖ, fₖ⟩`.
+//!
+//! On any failure the command prints one line to stderr, exits with the status of its
+//! class (`exit.rs`), and leaves none of the named output files behind (partial results
+//! are never written; a file left at an output path by an earlier run is removed, so that
+//! it cannot be mistaken for this run's result).
 
 use std::path::{Path, PathBuf};
 
-use matgrad_engine::{Tape, Value};
+use matgrad::engine::spec::{OpSpec, Params};
+use matgrad::engine::{Tape, Value, Var};
 
+use super::exit::{self, Failure};
 use super::npy::{read_matrix, write_all_atomic};
-use super::registry::{registry, Params};
 
 /// What to compute.
 pub enum Mode {
-    /// Reverse mode with this cotangent file.
+    /// The outputs.
+    Eval,
+    /// Reverse mode: one cotangent per output (a path, or `zero`).
     Vjp {
-        /// Ḡ.
-        cotangent: PathBuf,
+        /// Ḡ per output.
+        cotangents: Vec<String>,
     },
-    /// Forward mode with these tangent files.
+    /// Forward mode: one tangent per input.
     Jvp {
-        /// Ẋ, one per input.
+        /// Ẋ per input.
         tangents: Vec<PathBuf>,
     },
+    /// Second order: cotangents per output, tangents per input.
+    Hvp {
+        /// Ḡ per output.
+        cotangents: Vec<String>,
+        /// Ẋ per input.
+        tangents: Vec<PathBuf>,
+    },
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Eval => "eval",
+            Mode::Vjp { .. } => "vjp",
+            Mode::Jvp { .. } => "jvp",
+            Mode::Hvp { .. } => "hvp",
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Value, Failure> {
+    read_matrix(path).map_err(|e| Failure {
+        code: exit::INPUT_FILE,
+        message: e.to_string(),
+    })
+}
+
+fn count(what: &str, want: usize, got: usize, op: &OpSpec) -> Result<(), Failure> {
+    if want == got {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "{} needs {want} {what} file(s), got {got}",
+            op.name
+        )))
+    }
+}
+
+/// Reads a file that must have `like`'s shape and dtype.
+fn read_like(path: &Path, like: &Value, what: &str, owner: &str) -> Result<Value, Failure> {
+    let v = read(path)?;
+    if v.shape() != like.shape() || v.dtype() != like.dtype() {
+        return Err(Failure {
+            code: exit::INPUT_FILE,
+            message: format!(
+                "{}: the {what} must have the {owner}'s shape and dtype, {} {:?}; got {} {:?}",
+                path.display(),
+                like.dtype(),
+                like.shape(),
+                v.dtype(),
+                v.shape()
+            ),
+        });
+    }
+    Ok(v)
+}
+
+/// Reads the cotangents (`zero` gives none for that output).
+fn cotangents<'t>(
+    args: &[String],
+    outs: &[Var<'t>],
+) -> Result<(Vec<Var<'t>>, Vec<Value>), Failure> {
+    let mut sel = Vec::new();
+    let mut vals = Vec::new();
+    for (a, o) in args.iter().zip(outs) {
+        if a == "zero" {
+            continue;
+        }
+        vals.push(read_like(Path::new(a), &o.value(), "cotangent", "output")?);
+        sel.push(*o);
+    }
+    Ok((sel, vals))
 }
 
 fn compute(
@@ -34,85 +116,103 @@ fn compute(
     inputs: &[PathBuf],
     outputs: &[PathBuf],
     given: &[String],
-) -> Result<Vec<(PathBuf, Value)>, String> {
-    let ops = registry();
-    let op = ops.iter().find(|o| o.name == op_name).ok_or_else(|| {
-        let names: Vec<&str> = ops.iter().map(|o| o.name).collect();
-        format!("unknown op {op_name:?}; known ops: {}", names.join(", "))
-    })?;
-    let params = Params::parse(op, given).map_err(|e| e.to_string())?;
-    if inputs.len() != op.arity {
-        return Err(format!(
-            "{} takes {} input(s), got {}",
-            op.name,
-            op.arity,
-            inputs.len()
-        ));
-    }
+) -> Result<Vec<(PathBuf, Value)>, Failure> {
+    let reg = matgrad::registry();
+    let op = reg
+        .lookup(op_name)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let params = Params::parse(op, given).map_err(|e| Failure::usage(e.to_string()))?;
+    let n_out = op.output_names().len();
+    count("--input", op.inputs.len(), inputs.len(), op)?;
     let want_out = match mode {
-        Mode::Vjp { .. } => op.arity,
-        Mode::Jvp { .. } => 1,
+        Mode::Eval | Mode::Jvp { .. } => n_out,
+        Mode::Vjp { .. } | Mode::Hvp { .. } => op.inputs.len(),
     };
-    if outputs.len() != want_out {
-        return Err(format!(
-            "{} needs {want_out} --output file(s), got {}",
-            op.name,
-            outputs.len()
-        ));
+    count("--output", want_out, outputs.len(), op)?;
+    for (i, p) in outputs.iter().enumerate() {
+        if outputs[..i].contains(p) {
+            return Err(Failure::usage(format!(
+                "the output path {} is given twice; each output needs its own file",
+                p.display()
+            )));
+        }
     }
-    let xs: Vec<Value> = inputs
-        .iter()
-        .map(|p| read_matrix(p))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    match mode {
+        Mode::Vjp { cotangents } => count("--cotangent", n_out, cotangents.len(), op)?,
+        Mode::Jvp { tangents } => count("--tangent", op.inputs.len(), tangents.len(), op)?,
+        Mode::Hvp {
+            cotangents,
+            tangents,
+        } => {
+            count("--cotangent", n_out, cotangents.len(), op)?;
+            count("--tangent", op.inputs.len(), tangents.len(), op)?;
+        }
+        Mode::Eval => {}
+    }
+    let xs: Vec<Value> = inputs.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
     let tape = Tape::new();
     let vars = xs
         .iter()
         .map(|x| tape.leaf(x.clone()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let y = (op.apply)(&vars, &params).map_err(|e| e.to_string())?;
-    let results = match mode {
-        Mode::Vjp { cotangent } => {
-            let g = read_matrix(cotangent).map_err(|e| e.to_string())?;
-            let (ys, yd) = (y.shape(), y.dtype());
-            if g.shape() != ys || g.dtype() != yd {
-                return Err(format!(
-                    "{}: the cotangent must have the output's shape and dtype, {yd} {ys:?}; got {} {:?}",
-                    cotangent.display(),
-                    g.dtype(),
-                    g.shape()
-                ));
+        .collect::<Result<Vec<_>, _>>()?;
+    let outs = op.call(&vars, &params)?;
+    let results: Vec<Value> = match mode {
+        Mode::Eval => outs.iter().map(Var::value).collect(),
+        Mode::Vjp { cotangents: c } => {
+            let (sel, vals) = cotangents(c, &outs)?;
+            if sel.is_empty() {
+                xs.iter()
+                    .map(|x| Value::zeros(x.dtype(), x.nrows(), x.ncols()))
+                    .collect()
+            } else {
+                tape.vjp(&sel, &vals, &vars)?
             }
-            tape.vjp(&[y], &[g], &vars).map_err(|e| e.to_string())?
         }
         Mode::Jvp { tangents } => {
-            if tangents.len() != op.arity {
-                return Err(format!(
-                    "{} needs {} --tangent file(s), got {}",
-                    op.name,
-                    op.arity,
-                    tangents.len()
-                ));
-            }
             let ts: Vec<Value> = tangents
                 .iter()
-                .map(|p| read_matrix(p))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            for ((t, x), p) in ts.iter().zip(&xs).zip(tangents) {
-                if t.shape() != x.shape() || t.dtype() != x.dtype() {
-                    return Err(format!(
-                        "{}: a tangent must have its input's shape and dtype, {} {:?}; got {} {:?}",
-                        p.display(),
-                        x.dtype(),
-                        x.shape(),
-                        t.dtype(),
-                        t.shape()
-                    ));
+                .zip(&xs)
+                .map(|(p, x)| read_like(p, x, "tangent", "input"))
+                .collect::<Result<_, _>>()?;
+            tape.jvp(&vars, &ts, &outs)?
+        }
+        Mode::Hvp {
+            cotangents: c,
+            tangents,
+        } => {
+            let (sel, vals) = cotangents(c, &outs)?;
+            let ts: Vec<Value> = tangents
+                .iter()
+                .zip(&xs)
+                .map(|(p, x)| read_like(p, x, "tangent", "input"))
+                .collect::<Result<_, _>>()?;
+            if sel.is_empty() {
+                xs.iter()
+                    .map(|x| Value::zeros(x.dtype(), x.nrows(), x.ncols()))
+                    .collect()
+            } else {
+                let gcs = vals
+                    .into_iter()
+                    .map(|g| tape.constant(g))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let grads = tape.vjp_graph(&sel, &gcs, &vars)?;
+                let mut s: Option<Var<'_>> = None;
+                for (g, t) in grads.iter().zip(ts) {
+                    let term = g.dot_real(tape.constant(t)?)?;
+                    s = Some(match s {
+                        Some(acc) => acc.add(term)?,
+                        None => term,
+                    });
+                }
+                match s {
+                    Some(s) if s.requires_grad() => tape.grad(s, &vars)?,
+                    // the gradient does not depend on the inputs: a zero Hessian
+                    _ => xs
+                        .iter()
+                        .map(|x| Value::zeros(x.dtype(), x.nrows(), x.ncols()))
+                        .collect(),
                 }
             }
-            tape.jvp(&vars, &ts, &[y]).map_err(|e| e.to_string())?
         }
     };
     Ok(outputs.iter().cloned().zip(results).collect())
@@ -126,7 +226,7 @@ fn remove_stale(outputs: &[PathBuf]) {
     }
 }
 
-/// Runs `vjp` or `jvp`; returns the exit code.
+/// Runs `eval`, `vjp`, `jvp` or `hvp`; returns the exit code.
 pub fn run(
     mode: Mode,
     op: &str,
@@ -134,18 +234,19 @@ pub fn run(
     outputs: &[PathBuf],
     params: &[String],
 ) -> i32 {
-    let cmd = match mode {
-        Mode::Vjp { .. } => "vjp",
-        Mode::Jvp { .. } => "jvp",
-    };
-    let result = compute(&mode, op, inputs, outputs, params)
-        .and_then(|r| write_all_atomic(&r).map_err(|e| e.to_string()));
+    let cmd = mode.name();
+    let result = compute(&mode, op, inputs, outputs, params).and_then(|r| {
+        write_all_atomic(&r).map_err(|e| Failure {
+            code: exit::OUTPUT_FILE,
+            message: e.to_string(),
+        })
+    });
     match result {
-        Ok(()) => 0,
-        Err(msg) => {
+        Ok(()) => exit::OK,
+        Err(f) => {
             remove_stale(outputs);
-            eprintln!("matgrad {cmd} {op}: error: {msg}");
-            1
+            eprintln!("matgrad {cmd} {op}: error: {}", f.message);
+            f.code
         }
     }
 }

@@ -2,8 +2,8 @@
 
 pub mod check;
 pub mod diff;
+pub mod exit;
 pub mod gap_report;
 pub mod npy;
 pub mod ops;
-pub mod registry;
 pub mod train;

@@ -35,7 +35,7 @@ fn err(path: &Path, message: impl Into<String>) -> NpyError {
 /// Reads a 2-D `.npy` file into a [`Value`].
 ///
 /// # Errors
-/// Missing/unreadable file, not an .npy, unsupported dtype, rank ≠ 2, empty, too large,
+/// Missing/unreadable file, not an .npy, unsupported dtype, rank ≠ 2, too large,
 /// truncated data, NaN/inf entries.
 pub fn read_matrix(path: &Path) -> Result<Value, NpyError> {
     let meta = std::fs::metadata(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
@@ -82,9 +82,6 @@ pub fn read_matrix(path: &Path) -> Result<Value, NpyError> {
     let count = m
         .checked_mul(n)
         .ok_or_else(|| err(path, "shape overflows"))?;
-    if m == 0 || n == 0 {
-        return Err(err(path, format!("empty array of shape ({m}, {n})")));
-    }
     if count > MAX_ELEMENTS {
         return Err(err(
             path,

@@ -131,6 +131,27 @@ CASES = [
 ]
 
 
+# Each case names the registry op it checks (`matgrad ops`) and that op's parameters, so the
+# Rust side dispatches through the registry alone.
+OP = {
+    "sub_complex": ("sub", {}), "scale": ("scale", {"c": -1.5}),
+    "matmul_complex": ("matmul", {}), "adjoint_complex": ("adjoint", {}),
+    "conj_complex": ("conj", {}), "real_complex": ("real", {}), "imag_complex": ("imag", {}),
+    "div_complex": ("div", {}), "log_complex": ("log", {}), "powf": ("powf", {"p": 2.5}),
+    "abs_complex": ("abs", {}), "sum_rows": ("sum", {"axis": "rows"}),
+    "sum_cols": ("sum", {"axis": "cols"}), "mean_all": ("mean", {"axis": "all"}),
+    "norm_complex": ("norm", {}), "inner_complex": ("inner", {}),
+    "slice": ("slice", {"rows": "1:3", "cols": "0:2"}), "add_identity": ("add_identity", {"c": 2}),
+    "inv_complex": ("inv", {}), "solve_complex": ("solve", {}), "det_complex": ("det", {}),
+    "cholesky_sym": ("cholesky", {}), "kron_complex": ("kron", {}), "add_scalar": ("add_scalar", {"c": 0.5}),
+    "mul_scalar_complex": ("mul_scalar", {}), "scale_complex": ("scale_complex", {"re": 0.3, "im": -1.2}),
+    "broadcast_row": ("broadcast_to", {"m": 3, "n": 4}),
+    "embed": ("embed", {"m": 4, "n": 5, "r0": 1, "c0": 2}), "diag_embed": ("diag_embed", {"m": 3, "n": 4}),
+    "tril_scaled": ("tril_scaled", {"d": 0.5}), "logdet_spd_sym": ("logdet_spd", {}),
+    "o2p": ("o2p", {"eps": 0.01}),
+}
+
+
 def enc(x):
     x = np.asarray(x)
     if x.ndim == 0:
@@ -160,8 +181,11 @@ for name, f, xs in CASES:
     grads = jax.grad(phi, argnums=tuple(range(len(xs))))(*xs)
     grads = [np.conj(g) if np.iscomplexobj(g) else g for g in grads]
     _, ydot = jax.jvp(f, tuple(xs), tuple(jnp.asarray(d) for d in xdots))
+    op, params = OP.get(name, (name, {}))
     out.append({
         "name": name,
+        "op": op,
+        "params": params,
         "inputs": [enc(x) for x in xs],
         "output": enc(y),
         "cotangent": enc(ybar),
