@@ -45,5 +45,8 @@ pub fn registry() -> engine::spec::Registry {
 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
+
+#[doc = include_str!("../README.md")]
+mod readme {}
 pub use matgrad_layers as layers;
 pub use matgrad_spectral as spectral;

@@ -1,0 +1,93 @@
+"""Mutation test: one deliberate bug at a time in a rule, then the test suite and `matgrad
+check`; a mutation must make something fail. Prints a table (markdown) of each mutation,
+whether `cargo test` caught it (and which tests failed), and whether `check` did.
+
+Run from the repository root:  python3 tools/mutation.py [--only NAME]
+It edits one source file at a time and always restores it (also on Ctrl-C).
+"""
+import argparse
+import re
+import signal
+import subprocess
+import sys
+
+# restore the edited file on SIGTERM too (the finally clause below runs on SystemExit)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+
+MUTATIONS = [
+    # (name, file, original, mutant)
+    ("complex matmul: drop the conjugate of B in Ā = Ḡ Bᴴ", "engine/src/ops/matmul.rs",
+     "(P, P) => g.matmul_forms(P, b, H)?,", "(P, P) => g.matmul_forms(P, b.conj()?, H)?,"),
+    ("eigh: flip the sign of F = 1/(λⱼ − λᵢ) (fused backward)", "spectral/src/eigh.rs",
+     "let d = self.lambda[j] - self.lambda[i];", "let d = self.lambda[i] - self.lambda[j];"),
+    ("divided differences: log without the log1p guard", "spectral/src/divided.rs",
+     "                let l = if t > -0.5 {\n                    t.ln_1p()", "                let l = if t > -0.5 {\n                    (1.0 + t).ln()"),
+    ("svd: drop the (I − UUᴴ) Ū S⁻¹ Vᴴ term for m > k", "spectral/src/svd.rs",
+     "if let (Some(ub), true) = (ub, m > k) {", "if let (Some(ub), true) = (ub, m > k && false) {"),
+    ("svd: drop the finite 1/(sᵢ + sⱼ) part at ties (well-defined part)", "spectral/src/svd.rs",
+     "acc(fp.mul(diff)?.scale(0.5)?, &mut core)?;", "let _ = (&fp, &diff);"),
+    ("JVP only: div's tangent with + instead of −", "engine/src/ops/elementwise.rs",
+     "(Some(da), Some(db)) => da.sub(c.mul(db)?)?,", "(Some(da), Some(db)) => da.add(c.mul(db)?)?,"),
+    ("second order only: mul's VJP with a detached factor", "engine/src/ops/elementwise.rs",
+     "Some(g.mul(b.conj()?)?)", "Some(g.mul(b.detach().conj()?)?)"),
+    ("Daleckii–Krein: drop the JVP term of the first-order node in A", "spectral/src/daleckii_krein.rs",
+     "let from_a = t[0].map(|da| dk2(&self.fam, a, da, g)).transpose()?;",
+     "let from_a: Option<Var<'t>> = { let _ = (t, g); None };"),
+    ("ncut / range projector: Π̄ instead of Π̄ + Π̄ᴴ in the adjoint", "spectral/src/range.rs",
+     "pb.add(pb.adjoint()?)", "pb.add(pb)"),
+    ("o2p: covariance divided by m − 1", "layers/src/o2p.rs",
+     ".scale(1.0 / m)?", ".scale(1.0 / (m - 1.0).max(1.0))?"),
+    ("tape: overwrite instead of accumulate a second cotangent", "engine/src/tape.rs",
+     "                    g.add(ct)?\n                }\n                None => ct,", "                    let _ = g;\n                    ct\n                }\n                None => ct,"),
+    ("adjugate: drop the off-diagonal sign of N", "engine/src/ops/adjugate.rs",
+     "-(x[(i, j)] * T::from_f64(self.pi2[i * n + j]))", "x[(i, j)] * T::from_f64(self.pi2[i * n + j])"),
+]
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def failing_tests(out):
+    names = re.findall(r"^test (\S+) \.\.\. FAILED", out, flags=re.M)
+    names += re.findall(r"^---- (\S+) stdout ----", out, flags=re.M)
+    if not names and "error[" in out:
+        return ["(does not compile)"]
+    if not names:
+        return ["(a test binary failed; see the log)"]
+    return sorted(set(names))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    rows = []
+    for name, path, old, new in MUTATIONS:
+        if args.only and args.only not in name:
+            continue
+        src = open(path).read()
+        if src.count(old) != 1:
+            print(f"{name}: the original text occurs {src.count(old)} times in {path}", file=sys.stderr)
+            sys.exit(2)
+        try:
+            open(path, "w").write(src.replace(old, new))
+            code, out = run(["cargo", "test", "--workspace", "--release", "--no-fail-fast"])
+            tests = failing_tests(out) if code != 0 else []
+            ccode, cout = run(["cargo", "run", "--release", "-q", "--", "check"])
+            check_failed = [l.split()[0] for l in cout.splitlines() if l.rstrip().endswith("FAIL")]
+        finally:
+            open(path, "w").write(src)
+        rows.append((name, tests, ccode != 0, check_failed))
+        print(f"{name}: cargo test {'CAUGHT' if tests else 'missed'} ({len(tests)} failing), check {'CAUGHT' if ccode else 'missed'}", file=sys.stderr)
+    print("| mutation | caught by cargo test | failing tests (first 6) | caught by check | ops failing in check |")
+    print("|---|---|---|---|---|")
+    for name, tests, ck, ops in rows:
+        print(f"| {name} | {'yes' if tests else '**no**'} | {', '.join(tests[:6])}{' …' if len(tests) > 6 else ''} | {'yes' if ck else '**no**'} | {', '.join(ops[:6])} |")
+    missed = [r for r in rows if not r[1]]
+    sys.exit(1 if missed else 0)
+
+
+if __name__ == "__main__":
+    main()
