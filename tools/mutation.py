@@ -76,7 +76,9 @@ def main():
             code, out = run(["cargo", "test", "--workspace", "--release", "--no-fail-fast"])
             tests = failing_tests(out) if code != 0 else []
             ccode, cout = run(["cargo", "run", "--release", "-q", "--", "check"])
-            check_failed = [l.split()[0] for l in cout.splitlines() if l.rstrip().endswith("FAIL")]
+            # summary rows start at column 0; the failure details below them are indented
+            check_failed = [l.split()[0] for l in cout.splitlines()
+                            if l and not l.startswith(" ") and l.rstrip().endswith("FAIL")]
         finally:
             open(path, "w").write(src)
         rows.append((name, tests, ccode != 0, check_failed))
