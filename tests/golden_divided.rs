@@ -3,7 +3,7 @@
 //! and two user functions, at ties, near-ties from 1e-15 to 1e-2, clusters around 0 and
 //! at ±1e3, negative points, and well-separated points.
 //!
-//! The bound is the one the docs of `matgrad_spectral::divided` state: absolute error at
+//! The bound is the one the docs of `matgrad::spectral::divided` state: absolute error at
 //! most `C·ε·s`, with `s` the larger of the reference and the derivative at the points
 //! (`|f′|` for first order, `|f″|/2` for second order) plus the next derivative times the
 //! largest |point| (a quadrature node between two doubles near x carries ε|x| of rounding).

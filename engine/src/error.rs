@@ -242,6 +242,15 @@ pub enum Error {
         /// What and why.
         message: String,
     },
+    /// A file could not be read or written, or does not hold what it should (the `.npy`
+    /// I/O of the `matgrad` crate).
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// An error raised by an op defined outside the engine (spectral, layers, user ops).
     #[error("{op}: {message}")]
     Op {
@@ -281,6 +290,7 @@ impl Error {
             | Error::NoConvergence { op, .. }
             | Error::Unsupported { op, .. }
             | Error::Op { op, .. } => op,
+            Error::File { .. } => "file",
         }
     }
 
@@ -312,6 +322,7 @@ impl Error {
             | Error::NoConvergence { op, .. }
             | Error::Unsupported { op, .. }
             | Error::Op { op, .. } => *op = name,
+            Error::File { .. } => {}
         }
         self
     }

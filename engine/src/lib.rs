@@ -39,7 +39,7 @@ mod value;
 
 pub use check::Domain;
 pub use error::{EngineError, Error, Result};
-pub use functional::{grad, hvp, jvp, vjp};
+pub use functional::{grad, hessian, hvp, jacobian, jvp, vjp};
 pub use ops::cholesky::HERMITIAN_RTOL;
 pub use ops::{Axis, Form, Pointwise};
 pub use tape::{same_tape, GradMode, Invariance, InvarianceMode, Op, OpCtx, Tape, Var};

@@ -1,8 +1,8 @@
 //! Matrix generators for tests and property tests, with control of the spectrum.
 //!
 //! Deterministic constructors (`*_from_seed`, [`real_matrix`], …) build one matrix from a
-//! seed; the proptest strategies ([`general`], [`spd`], [`symmetric_with_spectrum`], …)
-//! wrap them so that `proptest!` can draw many. Spectra are prescribed exactly: a
+//! seed; the proptest strategies (`general`, `spd`, `symmetric_with_spectrum`, …, with the
+//! crate feature `proptest`) wrap them so that `proptest!` can draw many. Spectra are prescribed exactly: a
 //! symmetric matrix is `Q diag(λ) Qᵀ` with a Haar-random orthogonal `Q`, so ties are exact
 //! up to the rounding of the product (≈ n·ε·max|λ|).
 //!
@@ -13,6 +13,7 @@
 //! ```
 
 use faer::Mat;
+#[cfg(feature = "proptest")]
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -184,41 +185,49 @@ impl Spectrum {
 }
 
 /// Strategy: a real `m×n` Gaussian matrix.
+#[cfg(feature = "proptest")]
 pub fn general(m: usize, n: usize) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| real_matrix(m, n, s))
 }
 
 /// Strategy: a complex `m×n` Gaussian matrix.
+#[cfg(feature = "proptest")]
 pub fn general_complex(m: usize, n: usize) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| complex_matrix(m, n, s))
 }
 
 /// Strategy: an `n×n` SPD matrix with condition number exactly `cond`.
+#[cfg(feature = "proptest")]
 pub fn spd(n: usize, cond: f64) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| spd_from_seed(n, cond, s))
 }
 
 /// Strategy: a real symmetric matrix with the given spectrum, random eigenvectors.
+#[cfg(feature = "proptest")]
 pub fn symmetric_with_spectrum(spectrum: Spectrum) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| symmetric_from_seed(&spectrum.values(), s))
 }
 
 /// Strategy: a complex Hermitian matrix with the given spectrum, random eigenvectors.
+#[cfg(feature = "proptest")]
 pub fn hermitian_with_spectrum(spectrum: Spectrum) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| hermitian_from_seed(&spectrum.values(), s))
 }
 
 /// Strategy: a Haar-random orthogonal `n×n` matrix.
+#[cfg(feature = "proptest")]
 pub fn orthogonal(n: usize) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| Value::Real(orthogonal_from_seed(n, s)))
 }
 
 /// Strategy: a Haar-random unitary `n×n` matrix.
+#[cfg(feature = "proptest")]
 pub fn unitary(n: usize) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| Value::Complex(unitary_from_seed(n, s)))
 }
 
 /// Strategy: an `m×n` matrix of rank `r`.
+#[cfg(feature = "proptest")]
 pub fn rank_deficient(m: usize, n: usize, r: usize) -> impl Strategy<Value = Value> {
     any::<u64>().prop_map(move |s| rank_deficient_from_seed(m, n, r, s))
 }

@@ -151,6 +151,13 @@ impl Batch {
 /// # Ok(()) }
 /// ```
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// `n` does not divide the rows or differs from the columns; a user function; any
 /// block not Hermitian or outside the function's domain (naming the block).

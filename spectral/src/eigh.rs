@@ -517,6 +517,13 @@ impl Op for Eigh {
 /// Eigenvalues (ascending, n×1 real) and eigenvectors (columns of U, A's dtype) of a
 /// symmetric/Hermitian matrix, with the default [`EighOptions`].
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// Not square; not Hermitian (beyond `HERMITIAN_RTOL`); eigensolver failure. Degeneracy
 /// errors come from the backward pass, where they apply.
@@ -541,6 +548,13 @@ pub fn eigh(a: Var<'_>) -> Result<(Var<'_>, Var<'_>)> {
 /// assert!(g[0].max_abs() < 1e-12);          // ‖u₃‖² = 1 is constant
 /// # Ok(()) }
 /// ```
+///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
 ///
 /// # Errors
 /// As [`eigh`]; a non-finite or negative tolerance or ε.
@@ -567,6 +581,13 @@ fn eigh_impl(a: Var<'_>, opts: EighOptions, values_only: bool) -> Result<(Var<'_
 
 /// Eigenvalues (ascending, n×1 real) of a symmetric/Hermitian matrix. The gradient
 /// `U diag(λ̄) Uᴴ` is exact at ties when the loss weighs tied eigenvalues equally.
+///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
 ///
 /// # Errors
 /// As [`eigh`].

@@ -68,6 +68,13 @@ pub(crate) fn check_domain(f: &SymFn, lambda: &[f64]) -> Result<()> {
 /// # Ok(()) }
 /// ```
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// Not square; not Hermitian; eigenvalues outside the domain; eigensolver failure.
 pub fn matrix_function_sym<'t>(a: Var<'t>, f: SymFn) -> Result<Var<'t>> {
@@ -86,6 +93,13 @@ pub fn matrix_function_sym<'t>(a: Var<'t>, f: SymFn) -> Result<Var<'t>> {
 
 /// Principal logarithm of a symmetric/Hermitian positive definite matrix.
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// As [`matrix_function_sym`]; [`SpectralError::Domain`] when A is not positive definite.
 pub fn logm_sym(a: Var<'_>) -> Result<Var<'_>> {
@@ -93,6 +107,13 @@ pub fn logm_sym(a: Var<'_>) -> Result<Var<'_>> {
 }
 
 /// Principal square root of a symmetric/Hermitian positive semidefinite matrix.
+///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
 ///
 /// # Errors
 /// As [`matrix_function_sym`]; [`SpectralError::Domain`] when A has a negative eigenvalue.
@@ -102,6 +123,13 @@ pub fn sqrtm_sym(a: Var<'_>) -> Result<Var<'_>> {
 
 /// Exponential of a symmetric/Hermitian matrix.
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// As [`matrix_function_sym`].
 pub fn expm_sym(a: Var<'_>) -> Result<Var<'_>> {
@@ -110,6 +138,13 @@ pub fn expm_sym(a: Var<'_>) -> Result<Var<'_>> {
 
 /// `Aᵖ` for a symmetric/Hermitian matrix (positive definite unless p is a nonnegative
 /// integer).
+///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
 ///
 /// # Errors
 /// As [`matrix_function_sym`]; a non-finite `p`.

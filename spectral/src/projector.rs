@@ -53,6 +53,13 @@ pub enum Which {
 /// # Ok(()) }
 /// ```
 ///
+/// **Symmetric input.** The input must be Hermitian (symmetric when real) to a relative
+/// `1e-10` ([`matgrad_engine::HERMITIAN_RTOL`]), else [`matgrad_engine::Error::NotHermitian`]; the
+/// forward pass decomposes `sym(A) = (A + Aᴴ)/2`, and the VJP is the Hermitian gradient of
+/// `A ↦ f(sym A)` (so a non-symmetric perturbation direction sees only its symmetric part).
+/// Symmetrize first (`a.sym()?`) to accept larger asymmetry; check such an op with
+/// `Domain::Hermitian` directions.
+///
 /// # Errors
 /// `k` outside `0..=n` (k = 0 gives the zero projector, k = n the identity, both
 /// with a zero derivative); not square; not Hermitian; [`SpectralError::Degenerate`] when the

@@ -20,7 +20,7 @@ use matgrad::engine::spec::{OpSpec, Params};
 use matgrad::engine::{Tape, Value, Var};
 
 use super::exit::{self, Failure};
-use super::npy::{read_matrix, write_all_atomic};
+use matgrad::npy::{read as read_matrix, write_all_atomic};
 
 /// What to compute.
 pub enum Mode {

@@ -11,9 +11,9 @@
 //! `Kᵢⱼ = 1/(λⱼ − λᵢ)` and infinities set to 0, as in the widely copied code.
 
 use faer::{Mat, Side};
-use matgrad_engine::testing::{orthogonal_from_seed, real_matrix};
-use matgrad_engine::{Tape, Value};
-use matgrad_spectral::logm_sym;
+use matgrad::engine::testing::{orthogonal_from_seed, real_matrix};
+use matgrad::engine::{Tape, Value};
+use matgrad::spectral::logm_sym;
 use plotters::prelude::*;
 
 /// One row of the sweep.

@@ -4,6 +4,5 @@ pub mod check;
 pub mod diff;
 pub mod exit;
 pub mod gap_report;
-pub mod npy;
 pub mod ops;
 pub mod train;

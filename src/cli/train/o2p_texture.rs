@@ -8,8 +8,8 @@
 //! each image, test patches from the bottom half.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use matgrad_engine::{Axis, Form, Result as EResult, Tape, Value, Var};
-use matgrad_layers::o2p;
+use matgrad::engine::{Axis, Form, Result as EResult, Tape, Value, Var};
+use matgrad::layers::o2p;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

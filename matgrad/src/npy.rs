@@ -1,11 +1,24 @@
-//! `.npy` in and out for the CLI: 2-D float64 (`<f8`) or complex128 (`<c16`), C or Fortran
-//! order; defensive against hostile headers; atomic writes.
+//! `.npy` in and out (feature `npy`): 2-D float64 (`<f8`) or complex128 (`<c16`), C or
+//! Fortran order, zero-sized arrays included; defensive against hostile headers (sizes are
+//! checked before anything is allocated); atomic writes.
+//!
+//! ```
+//! # fn main() -> Result<(), matgrad::Error> {
+//! use matgrad::engine::Value;
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("a.npy");
+//! let a = Value::Real(faer::mat![[1.0, 2.0], [3.0, 4.0]]);
+//! matgrad::npy::write(&path, &a)?;
+//! let back = matgrad::npy::read(&path)?;
+//! assert_eq!(back.as_real().unwrap()[(1, 0)], 3.0);
+//! # Ok(()) }
+//! ```
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use faer::Mat;
-use matgrad_engine::{Value, C64};
+use matgrad_engine::{Error, Value, C64};
 use npyz::WriterBuilder;
 
 /// Files larger than this are refused before anything is read (1 GiB).
@@ -15,18 +28,8 @@ pub const MAX_ELEMENTS: u64 = 100_000_000;
 /// Header lengths above this are refused (numpy writes a few hundred bytes).
 const MAX_HEADER_BYTES: usize = 1 << 16;
 
-/// A one-line, file-naming error.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct NpyError {
-    /// The file.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-fn err(path: &Path, message: impl Into<String>) -> NpyError {
-    NpyError {
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error::File {
         path: path.display().to_string(),
         message: message.into(),
     }
@@ -35,9 +38,10 @@ fn err(path: &Path, message: impl Into<String>) -> NpyError {
 /// Reads a 2-D `.npy` file into a [`Value`].
 ///
 /// # Errors
-/// Missing/unreadable file, not an .npy, unsupported dtype, rank ≠ 2, too large,
-/// truncated data, NaN/inf entries.
-pub fn read_matrix(path: &Path) -> Result<Value, NpyError> {
+/// [`Error::File`]: missing/unreadable file, not an .npy, unsupported dtype, rank ≠ 2,
+/// too large, truncated data, NaN/inf entries.
+pub fn read(path: impl AsRef<Path>) -> Result<Value, Error> {
+    let path = path.as_ref();
     let meta = std::fs::metadata(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(err(
@@ -170,13 +174,21 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.matgrad-tmp-{}", std::process::id()))
 }
 
+/// Writes one value to `path` (float64 or complex128, C order), atomically.
+///
+/// # Errors
+/// [`Error::File`] naming the file.
+pub fn write(path: impl AsRef<Path>, value: &Value) -> Result<(), Error> {
+    write_all_atomic(&[(path.as_ref().to_path_buf(), value.clone())])
+}
+
 /// Writes every value to its path atomically as a set: all go to temporary files in the
 /// target directories first, and are renamed into place only when every write succeeded.
 /// On failure the temporary files are removed and no target is created or replaced.
 ///
 /// # Errors
 /// Any I/O failure, naming the file.
-pub fn write_all_atomic(outputs: &[(PathBuf, Value)]) -> Result<(), NpyError> {
+pub fn write_all_atomic(outputs: &[(PathBuf, Value)]) -> Result<(), Error> {
     let mut temps = Vec::new();
     let result = (|| {
         for (path, v) in outputs {
