@@ -13,6 +13,7 @@ mod error;
 mod ncut;
 mod o2p;
 pub mod specs;
+pub mod train;
 
 pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
