@@ -2,7 +2,11 @@
 //!
 //! Structured layers built on `matgrad-engine` and `matgrad-spectral`. So far:
 //! - [`o2p`]: second-order pooling with the log-Euclidean map (DeepO2P);
-//! - [`ncut_projector`]: the normalized-cuts projector layer.
+//! - [`ncut_projector`]: the normalized-cuts projector layer, and [`ncut_gaussian`], its
+//!   Gaussian-affinity form;
+//! - second-order pooling pieces: [`covariance_pool`], [`max_outer_pool`], [`triu_vec`],
+//!   [`power_normalize`] and the module [`SecondOrderPooling`];
+//! - [`train`]: parameters, modules, losses, optimizers, minibatches, checkpoints.
 //!
 //! Analytic convolution kernels, weighted convolution, CReLU and residual-structured
 //! transforms are future work (later issues).
@@ -11,10 +15,16 @@
 
 mod error;
 mod ncut;
+mod ncut_gaussian;
 mod o2p;
+mod pooling;
 pub mod specs;
 pub mod train;
 
 pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
+pub use ncut_gaussian::{ncut_gaussian, NCUT_DEGREE_RTOL};
 pub use o2p::o2p;
+pub use pooling::{
+    covariance_pool, max_outer_pool, power_normalize, triu_vec, Pool, SecondOrderPooling,
+};

@@ -5,11 +5,14 @@ use matgrad_engine::spec::{Case, OpSpec};
 use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
-use crate::{ncut_projector, o2p};
+use crate::{
+    covariance_pool, max_outer_pool, ncut_gaussian, ncut_projector, o2p, power_normalize, triu_vec,
+    Pool, SecondOrderPooling,
+};
 
 /// Every layer op.
 pub fn specs() -> Vec<OpSpec> {
-    vec![
+    let mut v = vec![
         OpSpec::new("o2p", "F (m×d) ↦ logm_sym(FᴴF/m + eps·I): log-Euclidean second-order pooling")
             .input("F")
             .param("eps", "1e-3", "ridge ε > 0 added to the covariance")
@@ -49,5 +52,148 @@ pub fn specs() -> Vec<OpSpec> {
                     Case::new("n = d = 3 (Π = I)", vec![positive_matrix(3, 3, 0.2, 1.0, 73)]),
                 ]
             }),
+    ];
+    v.extend(pooling_specs());
+    v.push(ncut_gaussian_spec());
+    v
+}
+
+/// Features with every pairwise product distinct, so the max-pooling selection is locally
+/// constant (finite differences see one smooth piece).
+fn mixed_features() -> Value {
+    Value::Real(faer::mat![
+        [1.3, -0.4, 0.7],
+        [-2.1, 0.9, 0.2],
+        [0.5, 1.7, -1.1],
+        [0.8, -1.5, -0.6],
+        [-0.3, 0.1, 1.9]
+    ])
+}
+
+fn pooling_specs() -> Vec<OpSpec> {
+    vec![
+        OpSpec::new("covariance_pool", "F (m×d) ↦ FᴴF/m + eps·I: average second-order pooling")
+            .input("F")
+            .param("eps", "0", "ridge ε ≥ 0")
+            .apply(|x, p| Ok(vec![covariance_pool(x[0], p.f64("eps")?)?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 7×3", vec![real_matrix(7, 3, 80)]),
+                    Case::new("complex 4×2", vec![matgrad_engine::testing::complex_matrix(4, 2, 81)])
+                        .param("eps", "0.5"),
+                    Case::new("d > m", vec![real_matrix(2, 5, 82)]),
+                ]
+            }),
+        OpSpec::new(
+            "max_outer_pool",
+            "F (m×d, real) ↦ G, G_jk = max_i F_ij F_ik: max second-order pooling (subgradient of the first maximiser)",
+        )
+        .input("F")
+        .apply(|x, _| Ok(vec![max_outer_pool(x[0])?]))
+        .cases(|| {
+            vec![
+                Case::new("mixed signs 5×3", vec![mixed_features()]),
+                Case::new("random 9×4", vec![real_matrix(9, 4, 83)]),
+                Case::new("one location (G = f fᵀ)", vec![real_matrix(1, 3, 84)]),
+            ]
+        }),
+        OpSpec::new("triu_vec", "G (d×d) ↦ the upper triangle as a row, column by column, off-diagonal × √2")
+            .input("G")
+            .apply(|x, _| Ok(vec![triu_vec(x[0])?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 4×4", vec![real_matrix(4, 4, 85)]),
+                    Case::new("complex 3×3", vec![matgrad_engine::testing::complex_matrix(3, 3, 86)]),
+                    Case::new("1×1", vec![real_matrix(1, 1, 87)]),
+                ]
+            }),
+        OpSpec::new("power_normalize", "z (real) ↦ sign(z)((|z| + eps)^h − eps^h) entrywise")
+            .input("z")
+            .param("h", "0.5", "exponent h > 0")
+            .param("eps", "0", "offset ε ≥ 0 (ε > 0 makes the map differentiable at 0 for h < 1)")
+            .apply(|x, p| Ok(vec![power_normalize(x[0], p.f64("h")?, p.f64("eps")?)?]))
+            .cases(|| {
+                vec![
+                    Case::new("mixed signs, h = 1/2", vec![mixed_features()]),
+                    Case::new("h = 3/4, eps = 1e-2, entries near 0", vec![Value::Real(faer::mat![
+                        [1e-3, -2e-3, 0.4],
+                        [-0.7, 5e-4, 2.5]
+                    ])])
+                    .param("h", "0.75")
+                    .param("eps", "1e-2"),
+                    Case::new("h = 2", vec![real_matrix(3, 3, 88)]).param("h", "2"),
+                ]
+            }),
+        OpSpec::new(
+            "second_order_pooling",
+            "F (m×d) ↦ power_normalize(triu_vec(log(pool(F) + eps·I))): the O2P descriptor, each step optional",
+        )
+        .input("F")
+        .param("pool", "average", "average | max")
+        .param("eps", "1e-2", "ridge ε added to the pooled matrix")
+        .param("log", "yes", "yes | no: apply the log-Euclidean map")
+        .param("h", "0", "power-normalisation exponent (0 = none)")
+        .param("h_eps", "1e-3", "power-normalisation offset")
+        .apply(|x, p| {
+            let pool = match p.choice("pool", &["average", "max"])? {
+                "max" => Pool::Max,
+                _ => Pool::Average,
+            };
+            let h = p.f64("h")?;
+            let layer = SecondOrderPooling {
+                pool,
+                eps: p.f64("eps")?,
+                log: p.choice("log", &["yes", "no"])? == "yes",
+                power: (h != 0.0).then_some((h, p.f64("h_eps")?)),
+            };
+            Ok(vec![layer.describe(x[0])?])
+        })
+        .cases(|| {
+            vec![
+                Case::new("average, log, power 3/4", vec![real_matrix(12, 3, 89)]).param("h", "0.75"),
+                Case::new(
+                    "isotropic features: pooled matrix 2I, all eigenvalues tied",
+                    vec![Value::Real(faer::mat![[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]])],
+                ),
+                Case::new("rank-deficient (d > m): tied eigenvalues ε", vec![real_matrix(2, 4, 90)]).param("eps", "0.1"),
+                Case::new("max pooling, log", vec![mixed_features()]).param("pool", "max").param("eps", "4"),
+                Case::new("average, no log", vec![real_matrix(6, 2, 91)]).param("log", "no"),
+            ]
+        }),
     ]
+}
+
+fn ncut_gaussian_spec() -> OpSpec {
+    OpSpec::new(
+        "ncut_gaussian",
+        "F (n×d, real) ↦ projector onto the top-k eigenvectors of D^{-1/2}WD^{-1/2}, W_ij = exp(−‖f_i − f_j‖²/σ²)",
+    )
+    .input("F")
+    .param("sigma", "1", "affinity bandwidth σ > 0")
+    .param("k", "2", "number of segments (eigenvectors kept)")
+    .param("self_loops", "yes", "yes: W_ii = 1 | no: W_ii = 0")
+    .apply(|x, p| {
+        let loops = p.choice("self_loops", &["yes", "no"])? == "yes";
+        Ok(vec![ncut_gaussian(x[0], p.f64("sigma")?, p.usize("k")?, loops)?])
+    })
+    .cases(|| {
+        vec![
+            Case::new("random 6×3", vec![real_matrix(6, 3, 92)]).param("sigma", "1.5"),
+            Case::new("random 8×2, k = 3, no self-loops", vec![real_matrix(8, 2, 93)])
+                .param("k", "3")
+                .param("sigma", "2")
+                .param("self_loops", "no"),
+            Case::new(
+                "two separated clusters: kept eigenvalues tied at 1",
+                vec![Value::Real(faer::mat![
+                    [0.0, 0.0],
+                    [0.6, 0.2],
+                    [0.1, 0.5],
+                    [12.0, 0.0],
+                    [12.3, 0.4]
+                ])],
+            ),
+            Case::new("k = n (Π = I)", vec![real_matrix(3, 2, 94)]).param("k", "3"),
+        ]
+    })
 }
