@@ -6,10 +6,13 @@
 //!   Gaussian-affinity form;
 //! - second-order pooling pieces: [`covariance_pool`], [`max_outer_pool`], [`triu_vec`],
 //!   [`power_normalize`] and the module [`SecondOrderPooling`];
+//! - residual-structured transforms `W = S(θ) + R` ([`structured`]): [`cayley`],
+//!   [`expm_skew`], [`householder_product`], [`diag_low_rank`], [`spectral_normalize`], the
+//!   layer [`StructuredLinear`] and its diagnostics;
 //! - [`train`]: parameters, modules, losses, optimizers, minibatches, checkpoints.
 //!
-//! Analytic convolution kernels, weighted convolution, CReLU and residual-structured
-//! transforms are future work (later issues).
+//! Analytic convolution kernels, weighted convolution and CReLU are future work (a later
+//! issue).
 
 #![warn(missing_docs)]
 
@@ -19,6 +22,7 @@ mod ncut_gaussian;
 mod o2p;
 mod pooling;
 pub mod specs;
+pub mod structured;
 pub mod train;
 
 pub use error::{Error, LayerError, Result};
@@ -27,4 +31,8 @@ pub use ncut_gaussian::{ncut_gaussian, NCUT_DEGREE_RTOL};
 pub use o2p::o2p;
 pub use pooling::{
     covariance_pool, max_outer_pool, power_normalize, triu_vec, Pool, SecondOrderPooling,
+};
+pub use structured::{
+    cayley, diag_low_rank, expm_skew, householder_product, spectral_normalize, Residual, Structure,
+    StructuredLinear,
 };

@@ -6,8 +6,9 @@ use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
 use crate::{
-    covariance_pool, max_outer_pool, ncut_gaussian, ncut_projector, o2p, power_normalize, triu_vec,
-    Pool, SecondOrderPooling,
+    cayley, covariance_pool, diag_low_rank, expm_skew, householder_product, max_outer_pool,
+    ncut_gaussian, ncut_projector, o2p, power_normalize, spectral_normalize, triu_vec, Pool,
+    SecondOrderPooling,
 };
 
 /// Every layer op.
@@ -55,6 +56,7 @@ pub fn specs() -> Vec<OpSpec> {
     ];
     v.extend(pooling_specs());
     v.push(ncut_gaussian_spec());
+    v.extend(structured_specs());
     v
 }
 
@@ -196,4 +198,129 @@ fn ncut_gaussian_spec() -> OpSpec {
             Case::new("k = n (Π = I)", vec![real_matrix(3, 2, 94)]).param("k", "3"),
         ]
     })
+}
+
+fn scaled(v: Value, c: f64) -> Value {
+    match v {
+        Value::Real(m) => Value::Real(faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
+            c * m[(i, j)]
+        })),
+        Value::Complex(m) => Value::Complex(faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
+            m[(i, j)] * c
+        })),
+    }
+}
+
+fn structured_specs() -> Vec<OpSpec> {
+    use matgrad_engine::testing::complex_matrix;
+    use matgrad_engine::DType;
+    vec![
+        OpSpec::new(
+            "cayley",
+            "B (n×n) ↦ (I − A/2)⁻¹(I + A/2), A = B − Bᴴ: orthogonal (unitary)",
+        )
+        .input("B")
+        .apply(|x, _| Ok(vec![cayley(x[0])?]))
+        .cases(|| {
+            vec![
+                Case::new("real 4×4", vec![real_matrix(4, 4, 100)]),
+                Case::new("complex 3×3", vec![complex_matrix(3, 3, 101)]),
+                Case::new(
+                    "B = 0 (Q = I, the identity initialisation)",
+                    vec![Value::zeros(DType::F64, 3, 3)],
+                ),
+                Case::new(
+                    "large skew part (‖A‖ ≈ 20)",
+                    vec![scaled(real_matrix(3, 3, 102), 8.0)],
+                )
+                .tol(Tolerance::BALANCED),
+            ]
+        }),
+        OpSpec::new("expm_skew", "B (n×n) ↦ exp(B − Bᴴ): orthogonal (unitary)")
+            .input("B")
+            .apply(|x, _| Ok(vec![expm_skew(x[0])?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 4×4", vec![real_matrix(4, 4, 103)]),
+                    Case::new("complex 3×3", vec![complex_matrix(3, 3, 104)]),
+                    Case::new(
+                        "B = 0 (all eigenvalues of A tied at 0)",
+                        vec![Value::zeros(DType::F64, 3, 3)],
+                    ),
+                    Case::new(
+                        "scaled (‖A‖ ≈ 10: scaling and squaring)",
+                        vec![scaled(real_matrix(3, 3, 105), 4.0)],
+                    )
+                    .tol(Tolerance::BALANCED),
+                ]
+            }),
+        OpSpec::new(
+            "householder_product",
+            "V (n×k) ↦ H₁⋯H_k, Hᵢ = I − 2vᵢvᵢᴴ/‖vᵢ‖²",
+        )
+        .input("V")
+        .apply(|x, _| Ok(vec![householder_product(x[0])?]))
+        .cases(|| {
+            vec![
+                Case::new("real 4×3", vec![real_matrix(4, 3, 106)]),
+                Case::new("complex 3×2", vec![complex_matrix(3, 2, 107)]),
+                Case::new("k = n = 4", vec![real_matrix(4, 4, 108)]),
+                Case::new(
+                    "nearly parallel reflectors",
+                    vec![Value::Real(faer::mat![
+                        [1.0, 1.0],
+                        [0.5, 0.52],
+                        [0.2, 0.19]
+                    ])],
+                ),
+                Case::new(
+                    "small columns (scale 1e-2: the derivative grows as 1/‖v‖)",
+                    vec![scaled(real_matrix(3, 2, 109), 1e-2)],
+                ),
+            ]
+        }),
+        OpSpec::new("diag_low_rank", "d (n×1), U, V (n×r) ↦ diag(d) + U Vᴴ")
+            .input("d")
+            .input("U")
+            .input("V")
+            .apply(|x, _| Ok(vec![diag_low_rank(x[0], x[1], x[2])?]))
+            .cases(|| {
+                vec![
+                    Case::new(
+                        "real n = 4, r = 2",
+                        vec![
+                            real_matrix(4, 1, 110),
+                            real_matrix(4, 2, 111),
+                            real_matrix(4, 2, 112),
+                        ],
+                    ),
+                    Case::new(
+                        "complex n = 3, r = 1",
+                        vec![
+                            complex_matrix(3, 1, 113),
+                            complex_matrix(3, 1, 114),
+                            complex_matrix(3, 1, 115),
+                        ],
+                    ),
+                ]
+            }),
+        OpSpec::new("spectral_normalize", "M (m×n) ↦ M/σ₁(M)")
+            .input("M")
+            .apply(|x, _| Ok(vec![spectral_normalize(x[0])?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 4×3", vec![real_matrix(4, 3, 116)]),
+                    Case::new("complex 2×3", vec![complex_matrix(2, 3, 117)]),
+                    Case::new("a row (one singular value)", vec![real_matrix(1, 4, 118)]),
+                    Case::new(
+                        "σ₂ = σ₃ below a simple σ₁",
+                        vec![Value::Real(faer::mat![
+                            [0.0, 3.0, 0.0],
+                            [1.0, 0.0, 0.0],
+                            [0.0, 0.0, -1.0]
+                        ])],
+                    ),
+                ]
+            }),
+    ]
 }

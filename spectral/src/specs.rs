@@ -504,11 +504,35 @@ pub fn specs() -> Vec<OpSpec> {
         OpSpec::new("svdvals", "singular values of X, descending, min(m,n)×1")
             .input("X")
             .apply(|x, _| one(svdvals(x[0])?))
+            .probe("values", "S", |o| Ok(o[0]))
+            .probe("top", "σ₁ alone", |o| o[0].slice(0..1, 0..1))
+            .probe("sum_cubes", "Σ σ³ (symmetric in the values)", |o| o[0].powf(3.0)?.sum(Axis::All))
             .cases(|| {
+                let all = &["values", "top", "sum_cubes"];
+                let (q1, q2) = (orthogonal_from_seed(3, 74), orthogonal_from_seed(3, 75));
+                let tie_below = Value::Real(faer::Mat::from_fn(3, 3, |i, j| {
+                    (0..3).map(|c| q1[(i, c)] * [3.0, 1.0, 1.0][c] * q2[(j, c)]).sum()
+                }));
                 vec![
-                    Case::new("real 4×3", vec![real_matrix(4, 3, 70)]),
-                    Case::new("complex 2×5", vec![complex_matrix(2, 5, 71)]),
-                    Case::new("real 1×1", vec![real_matrix(1, 1, 72)]),
+                    Case::new("real 4×3", vec![real_matrix(4, 3, 70)]).probes(all),
+                    Case::new("complex 2×5", vec![complex_matrix(2, 5, 71)]).probes(all),
+                    Case::new("real 1×1", vec![real_matrix(1, 1, 72)]).probes(all),
+                    // σ₁'s second derivative exists below a tie: its gradient u₁v₁ᴴ is
+                    // invariant to the tied block's joint turn, which the vectors'
+                    // well-defined tangent leaves out
+                    Case::new("σ = 3, 1, 1: tie below a simple top", vec![tie_below.clone()])
+                        .probes(&["top"])
+                        .refuses(&["values"]),
+                    // a symmetric function of tied values has a gradient, but its second
+                    // derivative needs g'' inside the block, which the block-averaged value
+                    // tangent does not carry: first order only (second order is refused)
+                    Case::new("σ = 3, 1, 1, symmetric loss", vec![tie_below])
+                        .first_order()
+                        .probes(&["sum_cubes"]),
+                    Case::new("orthogonal 3×3 (σ = 1, 1, 1)", vec![Value::Real(orthogonal_from_seed(3, 73))])
+                        .first_order()
+                        .probes(&["sum_cubes"])
+                        .refuses(&["values", "top"]),
                 ]
             }),
         OpSpec::new("svd_full", "full SVD: U m×m, S, V n×n (the extra columns complete the thin factors)")

@@ -567,7 +567,17 @@ fn complete(x: Var<'_>) -> Result<Var<'_>> {
 /// # Errors
 /// As [`svd`].
 pub fn svdvals(a: Var<'_>) -> Result<Var<'_>> {
-    Ok(svd_impl(a, EighOptions::default(), true)?.1)
+    // The vectors are internal (only the recorded gradient U diag(S̄) Vᴴ reads them), and
+    // that gradient is invariant to the joint turn of a tied block exactly when S̄ weighs
+    // the tied values equally — the condition for the values' derivative to exist. So the
+    // vectors' tangent is the well-defined part: forward-over-reverse (second order) then
+    // works at repeated singular values, and the values' own tie check still refuses a
+    // consumer that separates tied values.
+    let opts = EighOptions {
+        policy: DegeneracyPolicy::WellDefinedPart,
+        ..EighOptions::default()
+    };
+    Ok(svd_impl(a, opts, true)?.1)
 }
 
 #[cfg(test)]
@@ -699,6 +709,35 @@ mod tests {
             Err(EngineError::BasisDependent { .. }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Second order of the singular values at a tie: σ₁ below a tie is exact (checked by
+    /// the sweep); a symmetric function of the tied values has no second-order rule here
+    /// (it needs g'' inside the block) and is refused, never answered wrongly.
+    #[test]
+    fn svdvals_second_order_at_a_tie_is_exact_or_refused() {
+        let q = matgrad_engine::testing::orthogonal_from_seed(3, 4);
+        let a = Value::Real(faer::Mat::from_fn(3, 3, |i, j| {
+            (0..3)
+                .map(|c| q[(i, c)] * [3.0, 1.0, 1.0][c] * q[(j, c)])
+                .sum()
+        }));
+        let dir = real_matrix(3, 3, 5);
+        let top = matgrad_engine::hvp(
+            |_, x| svdvals(x[0])?.slice(0..1, 0..1),
+            std::slice::from_ref(&a),
+            std::slice::from_ref(&dir),
+        );
+        assert!(top.is_ok(), "{top:?}");
+        let sym = matgrad_engine::hvp(
+            |_, x| svdvals(x[0])?.powf(3.0)?.sum(Axis::All),
+            std::slice::from_ref(&a),
+            std::slice::from_ref(&dir),
+        );
+        assert!(
+            matches!(sym, Err(EngineError::Degenerate { .. })),
+            "{sym:?}"
+        );
     }
 
     #[test]

@@ -80,6 +80,33 @@ def ncut_gaussian(sigma, k, self_loops):
     return f
 
 
+def cayley(b):
+    n = b.shape[0]
+    a = 0.5 * (b - b.conj().T)
+    return jnp.linalg.solve(jnp.eye(n) - a, jnp.eye(n) + a)
+
+
+def expm_skew(b):
+    return jax.scipy.linalg.expm(b - b.conj().T)
+
+
+def householder_product(v):
+    n, k = v.shape
+    q = jnp.eye(n, dtype=v.dtype)
+    for i in range(k):
+        u = v[:, i:i + 1] / jnp.linalg.norm(v[:, i])
+        q = q - 2.0 * (q @ u) @ u.conj().T
+    return q
+
+
+def diag_low_rank(d, u, v):
+    return jnp.diag(d[:, 0]) + u @ v.conj().T
+
+
+def spectral_normalize(m):
+    return m / jnp.linalg.svd(m, compute_uv=False)[0]
+
+
 # name, registry op, its parameters, function, inputs
 CASES = [
     ("covariance_pool", "covariance_pool", {"eps": 0.1}, lambda f: covariance_pool(f, 0.1), [real(9, 3)]),
@@ -102,6 +129,16 @@ CASES = [
      ncut_gaussian(1.5, 2, True), [real(7, 3)]),
     ("ncut_gaussian_no_loops", "ncut_gaussian", {"sigma": 2.0, "k": 3, "self_loops": "no"},
      ncut_gaussian(2.0, 3, False), [real(9, 2)]),
+    ("cayley", "cayley", {}, cayley, [real(4, 4)]),
+    ("cayley_complex", "cayley", {}, cayley, [cplx(3, 3)]),
+    ("expm_skew", "expm_skew", {}, expm_skew, [real(4, 4)]),
+    ("expm_skew_complex", "expm_skew", {}, expm_skew, [cplx(3, 3)]),
+    ("householder_product", "householder_product", {}, householder_product, [real(5, 3)]),
+    ("householder_product_complex", "householder_product", {}, householder_product, [cplx(3, 2)]),
+    ("diag_low_rank", "diag_low_rank", {}, diag_low_rank, [real(4, 1), real(4, 2), real(4, 2)]),
+    ("diag_low_rank_complex", "diag_low_rank", {}, diag_low_rank, [cplx(3, 1), cplx(3, 2), cplx(3, 2)]),
+    ("spectral_normalize", "spectral_normalize", {}, spectral_normalize, [real(4, 3)]),
+    ("spectral_normalize_complex", "spectral_normalize", {}, spectral_normalize, [cplx(2, 3)]),
 ]
 
 
