@@ -475,6 +475,40 @@ fn train_list_and_quick_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown experiment"));
 }
 
+#[test]
+fn train_ncut_mosaic_quick() {
+    let out = matgrad()
+        .args(["train", "ncut-mosaic", "--quick", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let dist = |r: usize| {
+        rows[r]["projector distance ‖Π − Π*‖² (mean)"]
+            .as_f64()
+            .unwrap()
+    };
+    let acc = |r: usize| rows[r]["segmentation accuracy (mean)"].as_f64().unwrap();
+    // held-out projector distance falls with training (at most 2k = 6), and the learned
+    // segmentation beats chance (1/3 under the best matching is at least ~0.4)
+    assert!(dist(3) < dist(2) && dist(3) < 6.0, "{rows:?}");
+    assert!(acc(3) > 0.5 && acc(3) <= 1.0, "{rows:?}");
+    let d = Dir::new();
+    matgrad()
+        .args(["train", "ncut-mosaic", "--quick", "--out"])
+        .arg(d.p("nc"))
+        .assert()
+        .success();
+    let png = std::fs::read(d.p("nc").join("ncut-mosaic_segmentation.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
 fn status(args: &[&str], files: &[PathBuf]) -> (i32, String) {
     let mut c = matgrad();
     c.args(args);

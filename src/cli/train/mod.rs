@@ -7,6 +7,7 @@
 use std::path::Path;
 
 pub mod data;
+pub mod ncut_mosaic;
 pub mod o2p_texture;
 
 /// What an experiment returns: a table (rows of named numbers) and a verdict line.
@@ -19,6 +20,35 @@ pub struct Outcome {
     pub curves: Vec<(String, Vec<f64>)>,
     /// One honest sentence about what the numbers show.
     pub summary: String,
+    /// Pictures written by `--out` as `NAME_<picture>.png`.
+    pub pictures: Vec<Picture>,
+}
+
+/// An RGB picture (8 bits per channel, row-major).
+pub struct Picture {
+    /// File-name suffix.
+    pub name: String,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `3 · width · height` bytes.
+    pub rgb: Vec<u8>,
+}
+
+/// Encodes a picture as PNG at `path`.
+fn write_png(path: &Path, pic: &Picture) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let w = u32::try_from(pic.width).map_err(|e| e.to_string())?;
+    let h = u32::try_from(pic.height).map_err(|e| e.to_string())?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pic.rgb)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
 }
 
 /// Writes the training curves as an SVG line plot (log-scale loss).
@@ -89,6 +119,18 @@ fn plot_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>)]) -> Resul
     root.present().map_err(|e| e.to_string())
 }
 
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let var = if x.len() > 1 {
+        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
 /// Options shared by every experiment.
 pub struct TrainOptions {
     /// Seed for all randomness.
@@ -118,6 +160,11 @@ pub fn experiments() -> Vec<Experiment> {
         paper: "Ionescu, Vantzos, Sminchisescu, Matrix backpropagation (ICCV 2015): DeepO2P",
         description: "texture classification (brick / grass / gravel patches): learned linear features → log-covariance pooling (logm_sym, trained end to end through its adjoint) → softmax, against the same network with average pooling",
         run: o2p_texture::run,
+    }, Experiment {
+        name: "ncut-mosaic",
+        paper: "Ionescu, Vantzos, Sminchisescu, Matrix backpropagation (ICCV 2015): normalized cuts layer",
+        description: "segmentation of random three-texture mosaics: per-point features learned so that the normalized-cuts projector (ncut_gaussian, through eigh_projector's adjoint) matches the ground-truth segment projector; against k-means and normalized cuts on raw descriptors",
+        run: ncut_mosaic::run,
     }]
 }
 
@@ -213,6 +260,17 @@ pub fn run(
             {
                 let _ = std::fs::remove_file(&tmp);
                 eprintln!("matgrad train {name}: error: {}: {err}", svg.display());
+                return 1;
+            }
+        }
+        for pic in &outcome.pictures {
+            let path = dir.join(format!("{name}_{}.png", pic.name));
+            let tmp = dir.join(format!(".{name}_{}.png.matgrad-tmp", pic.name));
+            if let Err(err) = write_png(&tmp, pic)
+                .and_then(|_| std::fs::rename(&tmp, &path).map_err(|e| e.to_string()))
+            {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("matgrad train {name}: error: {}: {err}", path.display());
                 return 1;
             }
         }

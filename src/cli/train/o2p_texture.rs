@@ -328,17 +328,6 @@ fn train_variant(
     })
 }
 
-fn mean_sd(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    let var = if x.len() > 1 {
-        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
-}
-
 /// Runs the experiment.
 ///
 /// # Errors
@@ -386,9 +375,9 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
     let mut curves = Vec::new();
     let mut test_means = Vec::new();
     for (v, rs) in vs.iter().zip(&runs) {
-        let (test_m, test_sd) = mean_sd(&rs.iter().map(|r| r.test_acc).collect::<Vec<_>>());
-        let (train_m, _) = mean_sd(&rs.iter().map(|r| r.train_acc).collect::<Vec<_>>());
-        let (loss_m, _) = mean_sd(&rs.iter().map(|r| r.final_loss).collect::<Vec<_>>());
+        let (test_m, test_sd) = super::mean_sd(&rs.iter().map(|r| r.test_acc).collect::<Vec<_>>());
+        let (train_m, _) = super::mean_sd(&rs.iter().map(|r| r.train_acc).collect::<Vec<_>>());
+        let (loss_m, _) = super::mean_sd(&rs.iter().map(|r| r.final_loss).collect::<Vec<_>>());
         test_means.push((test_m, test_sd));
         rows.push((
             v.label.to_string(),
@@ -430,5 +419,6 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         rows,
         curves,
         summary,
+        pictures: Vec::new(),
     })
 }
