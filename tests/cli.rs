@@ -509,6 +509,38 @@ fn train_ncut_mosaic_quick() {
     assert_eq!(&png[1..4], b"PNG");
 }
 
+#[test]
+fn train_residual_structured_quick() {
+    let out = matgrad()
+        .args(["train", "residual-structured", "--quick", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    let get = |r: usize, c: &str| rows[r][c].as_f64();
+    // orthogonal structure keeps the deep Jacobian well conditioned at initialisation,
+    // where the dense product is many orders of magnitude worse
+    let (dense, cayley) = (
+        get(0, "log10 cond(J) at init").unwrap(),
+        get(2, "log10 cond(J) at init").unwrap(),
+    );
+    assert!(cayley < 4.0 && dense > cayley + 4.0, "{rows:?}");
+    // ‖R‖/‖S‖ exists only where there is a residual (NaN → null in JSON)
+    assert!(get(0, "‖R‖/‖S‖ after").is_none());
+    let ratio = get(2, "‖R‖/‖S‖ after").unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0, "{rows:?}");
+    for r in rows {
+        let mse = r["test MSE / Var(y) (mean)"].as_f64().unwrap();
+        assert!(mse.is_finite() && mse > 0.0, "{r}");
+    }
+}
+
 fn status(args: &[&str], files: &[PathBuf]) -> (i32, String) {
     let mut c = matgrad();
     c.args(args);

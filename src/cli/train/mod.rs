@@ -9,6 +9,7 @@ use std::path::Path;
 pub mod data;
 pub mod ncut_mosaic;
 pub mod o2p_texture;
+pub mod residual_structured;
 
 /// What an experiment returns: a table (rows of named numbers) and a verdict line.
 pub struct Outcome {
@@ -165,6 +166,11 @@ pub fn experiments() -> Vec<Experiment> {
         paper: "Ionescu, Vantzos, Sminchisescu, Matrix backpropagation (ICCV 2015): normalized cuts layer",
         description: "segmentation of random three-texture mosaics: per-point features learned so that the normalized-cuts projector (ncut_gaussian, through eigh_projector's adjoint) matches the ground-truth segment projector; against k-means and normalized cuts on raw descriptors",
         run: ncut_mosaic::run,
+    }, Experiment {
+        name: "residual-structured",
+        paper: "Residual-structured transforms W = S(θ) + R (PAPERS.md §5)",
+        description: "a deep tanh network on a synthetic teacher: dense weights vs Cayley / exp(skew) / Householder orthogonal + low-rank residual, diagonal + low-rank, spectrally normalised; Jacobian conditioning, gradient flow, sensitivity, test MSE, ‖R‖/‖S‖",
+        run: residual_structured::run,
     }]
 }
 
@@ -175,7 +181,17 @@ fn table(o: &Outcome) -> String {
         "---|".repeat(o.columns.len())
     );
     for (label, vals) in &o.rows {
-        let cells: Vec<String> = vals.iter().map(|v| format!("{v:.4}")).collect();
+        // NaN marks "not applicable" (e.g. ‖R‖/‖S‖ without a residual)
+        let cells: Vec<String> = vals
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    "—".to_string()
+                } else {
+                    format!("{v:.4}")
+                }
+            })
+            .collect();
         s += &format!("| {label} | {} |\n", cells.join(" | "));
     }
     s
