@@ -181,5 +181,32 @@ fn batched(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tape_overhead, matmul_graph, spectral, batched);
+#[path = "common/deepo2p.rs"]
+mod deepo2p;
+
+/// A DeepO2P training step (issue 9): batch of 64 patches, learned features, log-covariance
+/// pooling, linear classifier, cross-entropy; forward + backward to both weight matrices.
+fn deepo2p_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("deepo2p_step/64");
+    g.sample_size(20);
+    for d in [4usize, 8, 32] {
+        let step = deepo2p::Step::new(64, d);
+        g.bench_with_input(BenchmarkId::new("batched", d), &d, |bench, _| {
+            bench.iter(|| black_box(step.run().unwrap()))
+        });
+        g.bench_with_input(BenchmarkId::new("node_per_patch", d), &d, |bench, _| {
+            bench.iter(|| black_box(step.run_per_patch().unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    tape_overhead,
+    matmul_graph,
+    spectral,
+    batched,
+    deepo2p_step
+);
 criterion_main!(benches);

@@ -25,7 +25,13 @@ fn median_secs(mut f: impl FnMut(), reps: usize) -> f64 {
     t[reps / 2]
 }
 
+#[path = "../benches/common/deepo2p.rs"]
+mod deepo2p;
+
 fn main() {
+    // optional filter: only workloads whose name contains the first argument
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    let want = |name: &str| name.contains(filter.as_str());
     let mut out = Vec::new();
     // 100 × (2×2 matmul + add + scale), forward + backward: 300 primitive ops.
     let (x0, w0, b0) = (
@@ -33,22 +39,31 @@ fn main() {
         real_matrix(2, 2, 2),
         real_matrix(2, 2, 3),
     );
-    let t = median_secs(
-        || {
-            let tape = Tape::new();
-            let mut x = tape.leaf(x0.clone()).unwrap();
-            let w = tape.leaf(w0.clone()).unwrap();
-            let b = tape.constant(b0.clone()).unwrap();
-            for _ in 0..100 {
-                x = w.matmul(x).unwrap().add(b).unwrap().scale(0.5).unwrap();
-            }
-            let y = x.sum(Axis::All).unwrap();
-            std::hint::black_box(tape.grad(y, &[w]).unwrap());
-        },
-        201,
-    );
-    out.push(format!("\"chain_2x2_300ops\": {t:e}"));
+    let t = if !want("chain_2x2_300ops") {
+        f64::NAN
+    } else {
+        median_secs(
+            || {
+                let tape = Tape::new();
+                let mut x = tape.leaf(x0.clone()).unwrap();
+                let w = tape.leaf(w0.clone()).unwrap();
+                let b = tape.constant(b0.clone()).unwrap();
+                for _ in 0..100 {
+                    x = w.matmul(x).unwrap().add(b).unwrap().scale(0.5).unwrap();
+                }
+                let y = x.sum(Axis::All).unwrap();
+                std::hint::black_box(tape.grad(y, &[w]).unwrap());
+            },
+            201,
+        )
+    };
+    if t.is_finite() {
+        out.push(format!("\"chain_2x2_300ops\": {t:e}"));
+    }
     for n in [4usize, 64, 256] {
+        if !want(&format!("eigh_fwd_bwd_{n} eigh_fwd_{n} logm_fwd_bwd_{n}")) {
+            continue;
+        }
         let a = symmetric_from_seed(&Spectrum::log_spaced(n, 0.5, 10.0).values(), 1);
         let (lbar, ubar) = (real_matrix(n, 1, 2), real_matrix(n, n, 3));
         let reps = if n >= 256 { 11 } else { 101 };
@@ -84,6 +99,26 @@ fn main() {
             reps,
         );
         out.push(format!("\"logm_fwd_bwd_{n}\": {t:e}"));
+    }
+    for d in [4usize, 8, 32] {
+        if !want(&format!("deepo2p_step_64x{d}")) {
+            continue;
+        }
+        let step = deepo2p::Step::new(64, d);
+        let t = median_secs(
+            || {
+                std::hint::black_box(step.run().unwrap());
+            },
+            51,
+        );
+        out.push(format!("\"deepo2p_step_64x{d}\": {t:e}"));
+        let t = median_secs(
+            || {
+                std::hint::black_box(step.run_per_patch().unwrap());
+            },
+            51,
+        );
+        out.push(format!("\"deepo2p_step_per_patch_64x{d}\": {t:e}"));
     }
     println!("{{{}}}", out.join(", "));
 }

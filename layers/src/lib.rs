@@ -20,6 +20,7 @@ mod error;
 mod ncut;
 mod ncut_gaussian;
 mod o2p;
+mod o2p_batch;
 mod pooling;
 pub mod specs;
 pub mod structured;
@@ -29,6 +30,7 @@ pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
 pub use ncut_gaussian::{ncut_gaussian, NCUT_DEGREE_RTOL};
 pub use o2p::o2p;
+pub use o2p_batch::{o2p_batch, triu_rows};
 pub use pooling::{
     covariance_pool, max_outer_pool, power_normalize, triu_vec, Pool, SecondOrderPooling,
 };

@@ -122,12 +122,20 @@ pub fn triu_vec(g: Var<'_>) -> Result<Var<'_>> {
             shape: (d, n),
         });
     }
-    let len = d * (d + 1) / 2;
-    let mut s = faer::Mat::<f64>::zeros(d * d, len);
+    if d == 0 {
+        return g.reshape(1, 0);
+    }
+    // column j's upper part G[0..=j, j], stacked: d slices and one concatenation, O(d²)
+    // work (a selection-matrix product would be O(d⁴) and allocate d²·d(d+1)/2 entries)
+    let parts: Vec<Var<'_>> = (0..d)
+        .map(|j| g.slice(0..j + 1, j..j + 1))
+        .collect::<std::result::Result<_, _>>()?;
+    let stacked = Var::vcat(&parts)?;
+    let mut scale = faer::Mat::<f64>::zeros(d * (d + 1) / 2, 1);
     let mut t = 0;
     for j in 0..d {
         for i in 0..=j {
-            s[(i + j * d, t)] = if i == j {
+            scale[(t, 0)] = if i == j {
                 1.0
             } else {
                 std::f64::consts::SQRT_2
@@ -135,11 +143,11 @@ pub fn triu_vec(g: Var<'_>) -> Result<Var<'_>> {
             t += 1;
         }
     }
-    let s = match g.dtype() {
-        DType::F64 => Value::Real(s),
-        DType::C64 => Value::Complex(Value::Real(s).to_complex()),
+    let scale = match g.dtype() {
+        DType::F64 => Value::Real(scale),
+        DType::C64 => Value::Complex(Value::Real(scale).to_complex()),
     };
-    g.vec()?.transpose()?.matmul(g.tape().constant(s)?)
+    stacked.mul(g.tape().constant(scale)?)?.transpose()
 }
 
 /// `sign(z)((|z| + ε)ʰ − εʰ)` entrywise, for real z, `h > 0`, `ε ≥ 0`.

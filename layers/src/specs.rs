@@ -7,8 +7,8 @@ use matgrad_engine::Value;
 
 use crate::{
     cayley, covariance_pool, diag_low_rank, expm_skew, householder_product, max_outer_pool,
-    ncut_gaussian, ncut_projector, o2p, power_normalize, spectral_normalize, triu_vec, Pool,
-    SecondOrderPooling,
+    ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize, spectral_normalize, triu_rows,
+    triu_vec, Pool, SecondOrderPooling,
 };
 
 /// Every layer op.
@@ -107,6 +107,35 @@ fn pooling_specs() -> Vec<OpSpec> {
                     Case::new("real 4×4", vec![real_matrix(4, 4, 85)]),
                     Case::new("complex 3×3", vec![matgrad_engine::testing::complex_matrix(3, 3, 86)]),
                     Case::new("1×1", vec![real_matrix(1, 1, 87)]),
+                ]
+            }),
+        OpSpec::new("o2p_batch", "F (batch·m × d, stacked blocks) ↦ the stack of logm(F_bᴴF_b/m + eps·I): O2P for a whole batch in two nodes")
+            .input("F")
+            .param("batch", "3", "number of stacked blocks")
+            .param("eps", "1e-3", "ridge ε > 0 added to each covariance")
+            .apply(|x, p| Ok(vec![o2p_batch(x[0], p.usize("batch")?, p.f64("eps")?)?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 3×(6×2)", vec![real_matrix(18, 2, 88)]).param("eps", "1e-2"),
+                    Case::new(
+                        "a block with tied covariance eigenvalues (orthogonal features)",
+                        vec![Value::Real(faer::Mat::from_fn(8, 2, |i, j| if i % 4 == j { 2.0 } else { 0.0 }))],
+                    )
+                    .param("batch", "2"),
+                    Case::new("complex 2×(5×2)", vec![matgrad_engine::testing::complex_matrix(10, 2, 89)])
+                        .param("batch", "2"),
+                ]
+            }),
+        OpSpec::new("triu_rows", "L (batch·d × d, stacked square blocks) ↦ batch × d(d+1)/2, row b = triu_vec(L_b)")
+            .input("L")
+            .param("batch", "2", "number of stacked blocks")
+            .apply(|x, p| Ok(vec![triu_rows(x[0], p.usize("batch")?)?]))
+            .cases(|| {
+                vec![
+                    Case::new("real 2×(3×3)", vec![real_matrix(6, 3, 90)]),
+                    Case::new("complex 3×(2×2)", vec![matgrad_engine::testing::complex_matrix(6, 2, 91)])
+                        .param("batch", "3"),
+                    Case::new("1×1 blocks", vec![real_matrix(2, 1, 92)]),
                 ]
             }),
         OpSpec::new("power_normalize", "z (real) ↦ sign(z)((|z| + eps)^h − eps^h) entrywise")

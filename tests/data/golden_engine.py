@@ -60,6 +60,13 @@ def ncut(f):
     return z @ jnp.linalg.solve(z.T @ z, z.T)
 
 
+def bmm(a, b, k, fa, fb):
+    """Stacked blocks: C_b = op(A_b) op(B_b), op the identity or the adjoint."""
+    op = {"plain": lambda x: x, "adjoint": lambda x: x.conj().T}
+    p, r = a.shape[0] // k, b.shape[0] // k
+    return jnp.concatenate([op[fa](a[i * p:(i + 1) * p]) @ op[fb](b[i * r:(i + 1) * r]) for i in range(k)], axis=0)
+
+
 def softplus(x):
     return jnp.logaddexp(x, 0.0)
 
@@ -128,6 +135,12 @@ CASES = [
     ("logdet_spd_sym", lambda a: jnp.linalg.slogdet(sym(a))[1].reshape(1, 1), [spd(4)]),
     ("o2p", lambda f: o2p(f, 1e-2), [real(30, 3)]),
     ("ncut_projector", ncut, [positive(7, 3)]),
+    ("bmm", lambda a, b: bmm(a, b, 3, "plain", "plain"), [real(6, 4), real(12, 3)]),
+    ("bmm_gram", lambda a, b: bmm(a, b, 3, "adjoint", "plain"), [real(12, 2), real(12, 2)]),
+    ("take_rows", lambda a: a[np.array([2, 0, 2])], [real(4, 3)]),
+    ("take_rows_complex", lambda a: a[np.array([1, 2])], [cplx(3, 2)]),
+    ("scatter_rows", lambda a: jnp.zeros((4, 2)).at[np.array([2, 0, 2])].add(a), [real(3, 2)]),
+    ("bmm_complex_hh", lambda a, b: bmm(a, b, 2, "adjoint", "adjoint"), [cplx(6, 2), cplx(8, 3)]),
 ]
 
 
@@ -149,6 +162,10 @@ OP = {
     "embed": ("embed", {"m": 4, "n": 5, "r0": 1, "c0": 2}), "diag_embed": ("diag_embed", {"m": 3, "n": 4}),
     "tril_scaled": ("tril_scaled", {"d": 0.5}), "logdet_spd_sym": ("logdet_spd", {}),
     "o2p": ("o2p", {"eps": 0.01}),
+    "bmm": ("bmm", {"batch": 3}), "bmm_gram": ("bmm", {"batch": 3, "a": "adjoint"}),
+    "bmm_complex_hh": ("bmm", {"batch": 2, "a": "adjoint", "b": "adjoint"}),
+    "take_rows": ("take_rows", {"idx": "2,0,2"}), "take_rows_complex": ("take_rows", {"idx": "1,2"}),
+    "scatter_rows": ("scatter_rows", {"idx": "2,0,2", "m": 4}),
 }
 
 

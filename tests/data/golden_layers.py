@@ -47,6 +47,20 @@ def triu_vec(g):
     return (g[np.array(rows), np.array(cols)] * np.array(w))[None, :]
 
 
+def o2p_batch(batch, eps):
+    def f(x):
+        m = x.shape[0] // batch
+        return jnp.concatenate([logm_sym(covariance_pool(x[b * m:(b + 1) * m], eps)) for b in range(batch)], axis=0)
+    return f
+
+
+def triu_rows(batch):
+    def f(l):
+        d = l.shape[1]
+        return jnp.concatenate([triu_vec(l[b * d:(b + 1) * d]) for b in range(batch)], axis=0)
+    return f
+
+
 def power_normalize(z, h, eps):
     return jnp.sign(z) * ((jnp.abs(z) + eps) ** h - eps**h)
 
@@ -114,6 +128,10 @@ CASES = [
     ("max_outer_pool", "max_outer_pool", {}, max_outer_pool, [real(8, 4)]),
     ("triu_vec", "triu_vec", {}, triu_vec, [real(4, 4)]),
     ("triu_vec_complex", "triu_vec", {}, triu_vec, [cplx(3, 3)]),
+    ("o2p_batch", "o2p_batch", {"batch": 3, "eps": 0.01}, o2p_batch(3, 0.01), [real(18, 3)]),
+    ("o2p_batch_complex", "o2p_batch", {"batch": 2, "eps": 0.1}, o2p_batch(2, 0.1), [cplx(10, 2)]),
+    ("triu_rows", "triu_rows", {"batch": 2}, triu_rows(2), [real(8, 4)]),
+    ("triu_rows_complex", "triu_rows", {"batch": 3}, triu_rows(3), [cplx(6, 2)]),
     ("power_normalize", "power_normalize", {"h": 0.5, "eps": 0}, lambda z: power_normalize(z, 0.5, 0.0), [real(3, 4)]),
     ("power_normalize_eps", "power_normalize", {"h": 0.75, "eps": 0.01},
      lambda z: power_normalize(z, 0.75, 0.01), [real(2, 5)]),

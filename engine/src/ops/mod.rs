@@ -26,9 +26,11 @@ macro_rules! shared_op {
 
 pub mod adjugate;
 pub mod arith;
+pub mod bmm;
 pub mod cholesky;
 pub mod complex;
 pub mod elementwise;
+pub mod gather;
 pub mod inverse;
 pub mod kron;
 pub mod matmul;

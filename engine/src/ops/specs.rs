@@ -36,6 +36,24 @@ fn range(p: &Params, name: &str) -> Result<std::ops::Range<usize>> {
     Ok(a.trim().parse().map_err(|_| bad())?..b.trim().parse().map_err(|_| bad())?)
 }
 
+/// `"2,0,2"` into `[2, 0, 2]` (empty string: no indices).
+fn indices(p: &Params, name: &str) -> Result<Vec<usize>> {
+    let v = p.str(name)?;
+    if v.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|t| {
+            t.trim().parse().map_err(|_| EngineError::InvalidArgument {
+                op: "take_rows",
+                message: format!(
+                    "parameter {name}={v} must be comma-separated nonnegative integers"
+                ),
+            })
+        })
+        .collect()
+}
+
 fn one(v: Var<'_>) -> Result<Vec<Var<'_>>> {
     Ok(vec![v])
 }
@@ -323,6 +341,46 @@ pub fn specs() -> Vec<OpSpec> {
             .input("s")
             .apply(|x, _| one(x[0].mul_scalar(x[1])?))
             .cases(scalar_pair_cases),
+        binary(
+            "bmm",
+            "batched product of stacked blocks: C_b = op(A_b) op(B_b), A (batch·p)×q, B (batch·r)×s",
+        )
+        .param("batch", "2", "number of blocks in each stack")
+        .param("a", "plain", "plain | adjoint: use A_b or A_bᴴ")
+        .param("b", "plain", "plain | adjoint: use B_b or B_bᴴ")
+        .apply(|x, p| {
+            one(x[0].bmm_forms(form(p, "a")?, x[1], form(p, "b")?, p.usize("batch")?)?)
+        })
+        .cases(|| {
+            vec![
+                Case::new(
+                    "real 2×(2×3 · 3×4)",
+                    vec![real_matrix(4, 3, 70), real_matrix(6, 4, 71)],
+                ),
+                Case::new(
+                    "Gram FᵦᵀFᵦ, 3×(4×2), one input twice",
+                    vec![real_matrix(12, 2, 72), real_matrix(12, 2, 72)],
+                )
+                .param("batch", "3")
+                .param("a", "adjoint"),
+                Case::new(
+                    "complex 2×(A_b B_bᴴ), 2×3 and 4×3",
+                    vec![complex_matrix(4, 3, 73), complex_matrix(8, 3, 74)],
+                )
+                .param("b", "adjoint"),
+                Case::new(
+                    "complex 2×(A_bᴴ B_bᴴ)",
+                    vec![complex_matrix(6, 2, 75), complex_matrix(2, 3, 76)],
+                )
+                .param("a", "adjoint")
+                .param("b", "adjoint"),
+                Case::new(
+                    "one block 1×1",
+                    vec![real_matrix(1, 1, 77), real_matrix(1, 1, 78)],
+                )
+                .param("batch", "1"),
+            ]
+        }),
         binary("matmul", "A B")
             .param("a", "plain", "plain | adjoint: use A or Aᴴ")
             .param("b", "plain", "plain | adjoint: use B or Bᴴ")
@@ -529,6 +587,28 @@ pub fn specs() -> Vec<OpSpec> {
                 )?)
             })
             .cases(|| structure_cases(42, &[(2, 3)])),
+        unary("take_rows", "the rows X[idx[0]], X[idx[1]], … (repeats allowed)")
+            .param("idx", "2,0,2", "comma-separated row indices")
+            .apply(|x, p| one(x[0].take_rows(&indices(p, "idx")?)?))
+            .cases(|| {
+                vec![
+                    Case::new("real 4×3, repeats", vec![real_matrix(4, 3, 93)]),
+                    Case::new("complex 3×2", vec![complex_matrix(3, 2, 94)]).param("idx", "1,2"),
+                ]
+            }),
+        unary(
+            "scatter_rows",
+            "the m-row matrix whose row i sums the rows k of X with idx[k] = i (adjoint of take_rows)",
+        )
+        .param("idx", "2,0,2", "comma-separated target row of each row of X")
+        .param("m", "4", "rows of the result")
+        .apply(|x, p| one(x[0].scatter_rows(&indices(p, "idx")?, p.usize("m")?)?))
+        .cases(|| {
+            vec![
+                Case::new("real 3×2, repeats add", vec![real_matrix(3, 2, 95)]),
+                Case::new("complex 2×3", vec![complex_matrix(2, 3, 96)]).param("idx", "3,1"),
+            ]
+        }),
         binary("hcat", "[A B]")
             .apply(|x, _| one(Var::hcat(&[x[0], x[1]])?))
             .cases(|| concat_cases(false)),
