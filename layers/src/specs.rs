@@ -6,10 +6,32 @@ use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
 use crate::{
-    cayley, covariance_pool, diag_low_rank, expm_skew, householder_product, max_outer_pool,
-    ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize, spectral_normalize, triu_rows,
-    triu_vec, Pool, SecondOrderPooling,
+    avg_pool2d, cayley, conv2d, covariance_pool, diag_low_rank, expm_skew, global_avg_pool,
+    householder_product, max_outer_pool, max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch,
+    power_normalize, spectral_normalize, triu_rows, triu_vec, FeatureMaps, Pool,
+    SecondOrderPooling, Window,
 };
+
+/// The feature-map shape (channels from X's rows) and window from a conv/pool spec's params.
+fn conv_geometry(
+    x: matgrad_engine::Var<'_>,
+    p: &matgrad_engine::spec::Params,
+) -> matgrad_engine::Result<(FeatureMaps, Window)> {
+    Ok((
+        FeatureMaps {
+            channels: x.shape().0,
+            batch: p.usize("batch")?,
+            height: p.usize("height")?,
+            width: p.usize("width")?,
+        },
+        Window {
+            kernel: (p.usize("kh")?, p.usize("kw")?),
+            stride: p.usize("stride")?,
+            padding: p.usize("padding")?,
+            dilation: p.usize("dilation")?,
+        },
+    ))
+}
 
 /// Every layer op.
 pub fn specs() -> Vec<OpSpec> {
@@ -138,6 +160,85 @@ fn pooling_specs() -> Vec<OpSpec> {
                     Case::new("1×1 blocks", vec![real_matrix(2, 1, 92)]),
                 ]
             }),
+        OpSpec::new("conv2d", "X (C × B·H·W feature maps) ⋆ K (C_out × C·kh·kw) [+ bias C_out×1]: PyTorch's conv2d on the channels × (images·pixels) layout")
+            .input("X")
+            .input("K")
+            .param("batch", "1", "images B")
+            .param("height", "4", "image height H")
+            .param("width", "4", "image width W")
+            .param("kh", "3", "kernel height")
+            .param("kw", "3", "kernel width")
+            .param("stride", "1", "stride")
+            .param("padding", "0", "zero padding per side")
+            .param("dilation", "1", "dilation")
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                Ok(vec![conv2d(x[0], &maps, x[1], None, &win)?])
+            })
+            .cases(|| {
+                vec![
+                    Case::new("2 channels, 2 images 4×4, 3×3 kernels", vec![real_matrix(2, 32, 93), real_matrix(3, 18, 94)])
+                        .param("batch", "2"),
+                    Case::new("stride 2, padding 1, 2×2", vec![real_matrix(1, 25, 95), real_matrix(2, 4, 96)])
+                        .param("height", "5").param("width", "5").param("kh", "2").param("kw", "2")
+                        .param("stride", "2").param("padding", "1"),
+                    Case::new("dilation 2, complex", vec![
+                        matgrad_engine::testing::complex_matrix(1, 30, 97),
+                        matgrad_engine::testing::complex_matrix(2, 4, 98),
+                    ])
+                    .param("height", "5").param("width", "6").param("kh", "2").param("kw", "2").param("dilation", "2"),
+                ]
+            }),
+        OpSpec::new("avg_pool2d", "X (C × B·H·W) ↦ per-channel window means (padding counts as 0)")
+            .input("X")
+            .param("batch", "1", "images B")
+            .param("height", "4", "image height H")
+            .param("width", "4", "image width W")
+            .param("kh", "2", "window height")
+            .param("kw", "2", "window width")
+            .param("stride", "2", "stride")
+            .param("padding", "0", "zero padding per side")
+            .param("dilation", "1", "dilation")
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                Ok(vec![avg_pool2d(x[0], &maps, &win)?])
+            })
+            .cases(|| vec![Case::new("2 channels, 2 images 4×4", vec![real_matrix(2, 32, 99)]).param("batch", "2")]),
+        OpSpec::new("max_pool2d", "X (C × B·H·W, real) ↦ per-channel window maxima (gradient to the first maximiser)")
+            .input("X")
+            .param("batch", "1", "images B")
+            .param("height", "4", "image height H")
+            .param("width", "4", "image width W")
+            .param("kh", "2", "window height")
+            .param("kw", "2", "window width")
+            .param("stride", "2", "stride")
+            .param("padding", "0", "padding per side (never the maximum)")
+            .param("dilation", "1", "dilation")
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                Ok(vec![max_pool2d(x[0], &maps, &win)?])
+            })
+            .cases(|| vec![
+                Case::new("2 channels, 2 images 4×4", vec![real_matrix(2, 32, 100)]).param("batch", "2"),
+                Case::new("3×3 stride 2 padding 1", vec![real_matrix(1, 25, 101)])
+                    .param("height", "5").param("width", "5").param("kh", "3").param("kw", "3").param("padding", "1"),
+            ]),
+        OpSpec::new("global_avg_pool", "X (C × B·H·W) ↦ B × C per-image channel means")
+            .input("X")
+            .param("batch", "1", "images B")
+            .param("height", "4", "image height H")
+            .param("width", "4", "image width W")
+            .apply(|x, p| {
+                let maps = FeatureMaps {
+                    channels: x[0].shape().0,
+                    batch: p.usize("batch")?,
+                    height: p.usize("height")?,
+                    width: p.usize("width")?,
+                };
+                Ok(vec![global_avg_pool(x[0], &maps)?])
+            })
+            .cases(|| vec![Case::new("3 channels, 2 images 2×3", vec![real_matrix(3, 12, 102)])
+                .param("batch", "2").param("height", "2").param("width", "3")]),
         OpSpec::new("power_normalize", "z (real) ↦ sign(z)((|z| + eps)^h − eps^h) entrywise")
             .input("z")
             .param("h", "0.5", "exponent h > 0")

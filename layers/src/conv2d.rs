@@ -1,0 +1,580 @@
+//! `conv2d` and the pooling of feature maps, on one matrix layout.
+//!
+//! **Layout.** A batch of `B` feature maps with `C` channels of `H×W` pixels is one
+//! `C × (B·H·W)` matrix: row c is channel c; image b occupies columns `b·H·W … (b+1)·H·W − 1`,
+//! its pixels row-major (`h·W + w`, PyTorch's flattening). Channel mixing is then a left
+//! matmul, a per-channel bias a broadcast column, CReLU a `vcat`, and every engine op
+//! composes with a feature map. [`FeatureMaps`] records `(C, B, H, W)`.
+//!
+//! **conv2d** (cross-correlation, as PyTorch's `conv2d`): kernels `K` are `C_out × (C·kh·kw)`
+//! (PyTorch's `weight.reshape(C_out, -1)`: channel, then kernel row, then column);
+//! `Y = K · im2col(X)` with `im2col(X)` the `(C·kh·kw) × (B·H_o·W_o)` patch matrix,
+//! `H_o = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1`. `im2col` is one row gather
+//! ([`matgrad_engine::Var::take_rows`]) of `vec(X)` with a zero appended for the padding, so
+//! its VJP is the scatter-add `col2im`, its JVP `im2col(Ẋ)`, and every order of derivative
+//! comes from the engine (`⟨im2col(X), P̄⟩ = ⟨X, col2im(P̄)⟩`); the GEMM is faer's.
+//!
+//! **Pooling.** Average pooling is the mean of a gather; max pooling gathers the first
+//! maximiser of each window (padding excluded, as PyTorch's −∞ padding), so its gradient is
+//! the subgradient that routes each output's cotangent to that one input; global average
+//! pooling returns the `B × C` matrix of per-image channel means (rows are samples, ready for
+//! a [`crate::train::Linear`] classifier). Derivation: docs/math/conv2d.md.
+
+use matgrad_engine::{Axis, DType, Error, Value, Var};
+
+use crate::error::Result;
+
+/// The shape of a batch of feature maps stored as `C × (B·H·W)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeatureMaps {
+    /// Channels C.
+    pub channels: usize,
+    /// Images B.
+    pub batch: usize,
+    /// Height H.
+    pub height: usize,
+    /// Width W.
+    pub width: usize,
+}
+
+impl FeatureMaps {
+    /// The matrix shape `(C, B·H·W)`.
+    pub fn matrix_shape(&self) -> (usize, usize) {
+        (self.channels, self.batch * self.height * self.width)
+    }
+
+    fn check(&self, op: &'static str, x: Var<'_>) -> Result<()> {
+        if x.shape() != self.matrix_shape() {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!(
+                    "the input is {:?} but {} channels × {} images of {}×{} are stored as {:?} (channels × images·height·width)",
+                    x.shape(),
+                    self.channels,
+                    self.batch,
+                    self.height,
+                    self.width,
+                    self.matrix_shape()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Window geometry: kernel size, stride, zero padding, dilation (the same in both axes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: (usize, usize),
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    /// Dilation.
+    pub dilation: usize,
+}
+
+impl Window {
+    /// A `kh×kw` window with stride 1, no padding, no dilation.
+    pub fn new(kh: usize, kw: usize) -> Window {
+        Window {
+            kernel: (kh, kw),
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+        }
+    }
+
+    /// The output height and width for an `h×w` input.
+    ///
+    /// # Errors
+    /// A zero kernel, stride or dilation, or a window larger than the padded input.
+    pub fn output(&self, op: &'static str, h: usize, w: usize) -> Result<(usize, usize)> {
+        let (kh, kw) = self.kernel;
+        if kh == 0 || kw == 0 || self.stride == 0 || self.dilation == 0 {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!(
+                    "kernel {kh}×{kw}, stride {} and dilation {} must be positive",
+                    self.stride, self.dilation
+                ),
+            });
+        }
+        let span = |k: usize| self.dilation * (k - 1) + 1;
+        let (ph, pw) = (h + 2 * self.padding, w + 2 * self.padding);
+        if span(kh) > ph || span(kw) > pw {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!(
+                    "a {kh}×{kw} window with dilation {} spans {}×{}, larger than the padded {ph}×{pw} input",
+                    self.dilation,
+                    span(kh),
+                    span(kw)
+                ),
+            });
+        }
+        Ok((
+            (ph - span(kh)) / self.stride + 1,
+            (pw - span(kw)) / self.stride + 1,
+        ))
+    }
+}
+
+/// For every window position and kernel offset, the linear index into `vec(X)` (column-major
+/// `C × (B·H·W)`), or `None` in the padding. Order: `(c, ki, kj)` fastest-varying first as
+/// rows of the patch matrix; output columns `(b, oh, ow)`.
+fn patch_index(
+    m: &FeatureMaps,
+    win: &Window,
+    c: usize,
+    b: usize,
+    (oh, ow): (usize, usize),
+    (ki, kj): (usize, usize),
+) -> Option<usize> {
+    let h = (oh * win.stride + ki * win.dilation).checked_sub(win.padding)?;
+    let w = (ow * win.stride + kj * win.dilation).checked_sub(win.padding)?;
+    if h >= m.height || w >= m.width {
+        return None;
+    }
+    Some(c + m.channels * (b * m.height * m.width + h * m.width + w))
+}
+
+/// `vec(X)` with one zero appended (the target of padded positions), and its zero's index.
+fn padded_vec<'t>(x: Var<'t>) -> Result<(Var<'t>, usize)> {
+    let n = x.shape().0 * x.shape().1;
+    let zero = Value::zeros(x.dtype(), 1, 1);
+    Ok((Var::vcat(&[x.vec()?, x.tape().constant(zero)?])?, n))
+}
+
+/// The patch matrix `(C·kh·kw) × (B·H_o·W_o)`: column `(b, oh, ow)` holds the window of image
+/// b at that output position, row `(c, ki, kj)` (zero in the padding).
+///
+/// # Errors
+/// The input does not have the shape of `maps`; a bad window.
+pub fn im2col<'t>(x: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
+    const OP: &str = "im2col";
+    maps.check(OP, x)?;
+    let (ho, wo) = win.output(OP, maps.height, maps.width)?;
+    let (kh, kw) = win.kernel;
+    let rows = maps.channels * kh * kw;
+    let cols = maps.batch * ho * wo;
+    let (v, zero) = padded_vec(x)?;
+    let mut idx = Vec::with_capacity(rows * cols);
+    for b in 0..maps.batch {
+        for oh in 0..ho {
+            for ow in 0..wo {
+                for c in 0..maps.channels {
+                    for ki in 0..kh {
+                        for kj in 0..kw {
+                            idx.push(
+                                patch_index(maps, win, c, b, (oh, ow), (ki, kj)).unwrap_or(zero),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v.take_rows(&idx)?.reshape(rows, cols)
+}
+
+/// 2-D convolution (cross-correlation) of a batch of feature maps with `C_out` kernels
+/// `k` (`C_out × (C·kh·kw)`) and an optional bias (`C_out × 1`): the `C_out × (B·H_o·W_o)`
+/// output maps. Matches PyTorch's `conv2d(x, weight, bias, stride, padding, dilation)`.
+///
+/// ```
+/// use matgrad_engine::{Tape, testing::real_matrix};
+/// use matgrad_layers::{conv2d, FeatureMaps, Window};
+/// # fn main() -> Result<(), matgrad_layers::Error> {
+/// let tape = Tape::new();
+/// let maps = FeatureMaps { channels: 3, batch: 2, height: 8, width: 8 };
+/// let x = tape.leaf(real_matrix(3, 2 * 64, 1))?;
+/// let k = tape.leaf(real_matrix(4, 3 * 9, 2))?;          // 4 kernels of 3×3×3
+/// let y = conv2d(x, &maps, k, None, &Window { padding: 1, ..Window::new(3, 3) })?;
+/// assert_eq!(y.shape(), (4, 2 * 64));
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// Shapes (input vs `maps`, kernels vs `C·kh·kw`, bias vs `C_out`), a bad window, dtypes —
+/// naming `conv2d`.
+pub fn conv2d<'t>(
+    x: Var<'t>,
+    maps: &FeatureMaps,
+    k: Var<'t>,
+    bias: Option<Var<'t>>,
+    win: &Window,
+) -> Result<Var<'t>> {
+    const OP: &str = "conv2d";
+    maps.check(OP, x)?;
+    let (kh, kw) = win.kernel;
+    let (cout, klen) = k.shape();
+    if klen != maps.channels * kh * kw {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            message: format!(
+                "kernels are {cout}×{klen} but {} input channels with a {kh}×{kw} window need {cout}×{} (C_out × C·kh·kw)",
+                maps.channels,
+                maps.channels * kh * kw
+            ),
+        });
+    }
+    let cols = im2col(x, maps, win).map_err(|e| e.within(OP))?;
+    let y = k.matmul(cols).map_err(|e| e.within(OP))?;
+    match bias {
+        None => Ok(y),
+        Some(b) => {
+            if b.shape() != (cout, 1) {
+                return Err(Error::InvalidArgument {
+                    op: OP,
+                    message: format!(
+                        "the bias is {:?}; it must be {cout}×1 (one per kernel)",
+                        b.shape()
+                    ),
+                });
+            }
+            let (m, n) = y.shape();
+            y.add(b.broadcast_to(m, n)?).map_err(|e| e.within(OP))
+        }
+    }
+}
+
+/// The output shape of [`conv2d`] (or a pooling) as [`FeatureMaps`].
+///
+/// # Errors
+/// A bad window.
+pub fn output_maps(maps: &FeatureMaps, channels: usize, win: &Window) -> Result<FeatureMaps> {
+    let (height, width) = win.output("conv2d", maps.height, maps.width)?;
+    Ok(FeatureMaps {
+        channels,
+        batch: maps.batch,
+        height,
+        width,
+    })
+}
+
+/// Per-channel window gather `(kh·kw) × (C·B·H_o·W_o)` (columns: channel fastest), with
+/// padded positions pointing at `pad` (or reported as `None` when `pad` is None).
+/// The output size and, per window (consecutive runs of kh·kw), the input index of every
+/// offset (`None` in the padding).
+type WindowIndex = ((usize, usize), Vec<Option<usize>>);
+
+fn window_index(maps: &FeatureMaps, win: &Window) -> Result<WindowIndex> {
+    let (ho, wo) = win.output("pool", maps.height, maps.width)?;
+    let (kh, kw) = win.kernel;
+    let mut idx = Vec::with_capacity(kh * kw * maps.channels * maps.batch * ho * wo);
+    for b in 0..maps.batch {
+        for oh in 0..ho {
+            for ow in 0..wo {
+                for c in 0..maps.channels {
+                    for ki in 0..kh {
+                        for kj in 0..kw {
+                            idx.push(patch_index(maps, win, c, b, (oh, ow), (ki, kj)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(((ho, wo), idx))
+}
+
+/// Average pooling over `win` windows, per channel (padding counts as zeros, as PyTorch's
+/// `avg_pool2d` with `count_include_pad=True`): `C × (B·H_o·W_o)`.
+///
+/// # Errors
+/// Input shape; a bad window. Errors name `avg_pool2d`.
+pub fn avg_pool2d<'t>(x: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
+    const OP: &str = "avg_pool2d";
+    maps.check(OP, x)?;
+    let ((ho, wo), idx) = window_index(maps, win).map_err(|e| e.within(OP))?;
+    let (v, zero) = padded_vec(x)?;
+    let idx: Vec<usize> = idx.into_iter().map(|i| i.unwrap_or(zero)).collect();
+    let k = win.kernel.0 * win.kernel.1;
+    let n = maps.channels * maps.batch * ho * wo;
+    v.take_rows(&idx)?
+        .reshape(k, n)?
+        .mean(Axis::Rows)?
+        .reshape(maps.channels, maps.batch * ho * wo)
+}
+
+/// Max pooling over `win` windows, per channel (padding never wins, as PyTorch's −∞
+/// padding): `C × (B·H_o·W_o)`. The gradient goes to the first maximiser of each window (the
+/// subgradient PyTorch uses too). Real input only.
+///
+/// # Errors
+/// Input shape or dtype; a bad window; a window entirely in the padding. Errors name
+/// `max_pool2d`.
+pub fn max_pool2d<'t>(x: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
+    const OP: &str = "max_pool2d";
+    maps.check(OP, x)?;
+    if x.dtype() != DType::F64 {
+        return Err(Error::UnsupportedDType {
+            op: OP,
+            dtype: x.dtype(),
+            hint: "the maximum needs an order: pool the real part or the modulus",
+        });
+    }
+    let ((ho, wo), idx) = window_index(maps, win).map_err(|e| e.within(OP))?;
+    let k = win.kernel.0 * win.kernel.1;
+    let xv = x.value();
+    let xr = xv.as_real().expect("real checked above");
+    let at = |i: usize| xr[(i % maps.channels, i / maps.channels)];
+    let mut pick = Vec::with_capacity(idx.len() / k);
+    for window in idx.chunks(k) {
+        let best = window
+            .iter()
+            .flatten()
+            .copied()
+            .fold(None, |best: Option<usize>, i| match best {
+                Some(j) if at(j) >= at(i) => Some(j),
+                _ => Some(i),
+            })
+            .ok_or_else(|| Error::InvalidArgument {
+                op: OP,
+                message: "a window lies entirely in the padding; reduce the padding".into(),
+            })?;
+        pick.push(best);
+    }
+    x.vec()?
+        .take_rows(&pick)?
+        .reshape(maps.channels, maps.batch * ho * wo)
+}
+
+/// Global average pooling: the `B × C` matrix of per-image channel means (rows are
+/// samples).
+///
+/// # Errors
+/// Input shape. Errors name `global_avg_pool`.
+pub fn global_avg_pool<'t>(x: Var<'t>, maps: &FeatureMaps) -> Result<Var<'t>> {
+    const OP: &str = "global_avg_pool";
+    maps.check(OP, x)?;
+    let hw = maps.height * maps.width;
+    if hw == 0 {
+        return Err(Error::Empty {
+            op: OP,
+            shape: (maps.height, maps.width),
+        });
+    }
+    // Xᵀ reshaped (column-major) to HW × (B·C) has entry (pix, b + B·c)
+    x.transpose()?
+        .reshape(hw, maps.batch * maps.channels)?
+        .mean(Axis::Rows)?
+        .reshape(maps.batch, maps.channels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matgrad_engine::testing::{assert_rules, complex_matrix, real_matrix};
+    use matgrad_engine::Tape;
+
+    /// Direct 7-loop cross-correlation, the definition.
+    fn direct(
+        x: &faer::Mat<f64>,
+        m: &FeatureMaps,
+        k: &faer::Mat<f64>,
+        win: &Window,
+    ) -> faer::Mat<f64> {
+        let (ho, wo) = win.output("t", m.height, m.width).unwrap();
+        let (kh, kw) = win.kernel;
+        faer::Mat::from_fn(k.nrows(), m.batch * ho * wo, |o, q| {
+            let (b, r) = (q / (ho * wo), q % (ho * wo));
+            let (oh, ow) = (r / wo, r % wo);
+            let mut s = 0.0;
+            for c in 0..m.channels {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let h =
+                            (oh * win.stride + ki * win.dilation) as isize - win.padding as isize;
+                        let w =
+                            (ow * win.stride + kj * win.dilation) as isize - win.padding as isize;
+                        if h >= 0 && w >= 0 && (h as usize) < m.height && (w as usize) < m.width {
+                            let pix = b * m.height * m.width + h as usize * m.width + w as usize;
+                            s += k[(o, c * kh * kw + ki * kw + kj)] * x[(c, pix)];
+                        }
+                    }
+                }
+            }
+            s
+        })
+    }
+
+    #[test]
+    fn conv2d_forward_matches_the_definition() {
+        let m = FeatureMaps {
+            channels: 2,
+            batch: 2,
+            height: 5,
+            width: 6,
+        };
+        for win in [
+            Window::new(3, 3),
+            Window {
+                stride: 2,
+                padding: 1,
+                ..Window::new(3, 2)
+            },
+            Window {
+                dilation: 2,
+                padding: 2,
+                ..Window::new(2, 3)
+            },
+            Window::new(1, 1),
+        ] {
+            let t = Tape::new();
+            let x = real_matrix(2, 60, 1);
+            let k = real_matrix(3, 2 * win.kernel.0 * win.kernel.1, 2);
+            let y = conv2d(
+                t.constant(x.clone()).unwrap(),
+                &m,
+                t.constant(k.clone()).unwrap(),
+                None,
+                &win,
+            )
+            .unwrap()
+            .value();
+            let expect = direct(x.as_real().unwrap(), &m, k.as_real().unwrap(), &win);
+            assert!(y.rel_diff(&Value::Real(expect)).unwrap() < 1e-14, "{win:?}");
+        }
+    }
+
+    #[test]
+    fn pooling_forward_closed_form() {
+        let t = Tape::new();
+        let m = FeatureMaps {
+            channels: 1,
+            batch: 1,
+            height: 2,
+            width: 4,
+        };
+        let x = t
+            .constant(Value::Real(faer::mat![[
+                1.0, 5.0, 2.0, 2.0, 3.0, 0.0, -1.0, 7.0
+            ]]))
+            .unwrap();
+        let win = Window {
+            stride: 2,
+            ..Window::new(2, 2)
+        };
+        let avg = avg_pool2d(x, &m, &win).unwrap().value();
+        assert_eq!(avg.as_real().unwrap(), &faer::mat![[2.25, 2.5]]);
+        let max = max_pool2d(x, &m, &win).unwrap().value();
+        assert_eq!(max.as_real().unwrap(), &faer::mat![[5.0, 7.0]]);
+        let m2 = FeatureMaps {
+            channels: 2,
+            batch: 2,
+            height: 1,
+            width: 2,
+        };
+        let x2 = t
+            .constant(Value::Real(faer::mat![
+                [1.0, 3.0, 5.0, 7.0],
+                [2.0, 4.0, 6.0, 8.0]
+            ]))
+            .unwrap();
+        let g = global_avg_pool(x2, &m2).unwrap().value();
+        assert_eq!(g.as_real().unwrap(), &faer::mat![[2.0, 3.0], [6.0, 7.0]]);
+    }
+
+    #[test]
+    fn rules() {
+        let m = FeatureMaps {
+            channels: 2,
+            batch: 2,
+            height: 4,
+            width: 3,
+        };
+        let win = Window {
+            stride: 2,
+            padding: 1,
+            ..Window::new(2, 2)
+        };
+        assert_rules(
+            "conv2d",
+            |_, v| conv2d(v[0], &m, v[1], Some(v[2]), &win),
+            &[
+                real_matrix(2, 24, 3),
+                real_matrix(3, 8, 4),
+                real_matrix(3, 1, 5),
+            ],
+        );
+        assert_rules(
+            "conv2d complex",
+            |_, v| conv2d(v[0], &m, v[1], None, &Window::new(2, 2)),
+            &[complex_matrix(2, 24, 6), complex_matrix(1, 8, 7)],
+        );
+        assert_rules(
+            "avg_pool2d",
+            |_, v| avg_pool2d(v[0], &m, &win),
+            &[real_matrix(2, 24, 8)],
+        );
+        // distinct values: the maximiser is unique, so the function is smooth there
+        assert_rules(
+            "max_pool2d",
+            |_, v| max_pool2d(v[0], &m, &win),
+            &[real_matrix(2, 24, 9)],
+        );
+        assert_rules(
+            "global_avg_pool",
+            |_, v| global_avg_pool(v[0], &m),
+            &[complex_matrix(2, 24, 10)],
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        let m = FeatureMaps {
+            channels: 2,
+            batch: 1,
+            height: 3,
+            width: 3,
+        };
+        let x = t.leaf(real_matrix(2, 9, 1)).unwrap();
+        let k = t.leaf(real_matrix(4, 18, 2)).unwrap();
+        let wrong = FeatureMaps { channels: 3, ..m };
+        for e in [
+            conv2d(x, &wrong, k, None, &Window::new(3, 3)).unwrap_err(),
+            conv2d(x, &m, k, None, &Window::new(2, 2)).unwrap_err(),
+            conv2d(x, &m, k, None, &Window::new(4, 4)).unwrap_err(),
+            conv2d(
+                x,
+                &m,
+                k,
+                None,
+                &Window {
+                    stride: 0,
+                    ..Window::new(3, 3)
+                },
+            )
+            .unwrap_err(),
+            conv2d(
+                x,
+                &m,
+                k,
+                Some(t.leaf(real_matrix(3, 1, 3)).unwrap()),
+                &Window::new(3, 3),
+            )
+            .unwrap_err(),
+        ] {
+            assert!(e.to_string().contains("conv2d"), "{e}");
+        }
+        let c = t.leaf(complex_matrix(2, 9, 4)).unwrap();
+        assert!(max_pool2d(c, &m, &Window::new(2, 2))
+            .unwrap_err()
+            .to_string()
+            .contains("max_pool2d"));
+        let e = max_pool2d(
+            x,
+            &m,
+            &Window {
+                padding: 2,
+                ..Window::new(1, 1)
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("padding"), "{e}");
+    }
+}
