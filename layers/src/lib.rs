@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod conv2d;
+mod crelu;
 mod error;
 mod ncut;
 mod ncut_gaussian;
@@ -30,6 +31,7 @@ pub mod train;
 pub use conv2d::{
     avg_pool2d, conv2d, global_avg_pool, im2col, max_pool2d, output_maps, FeatureMaps, Window,
 };
+pub use crelu::{crelu, gaussian_pairing, histogram, pairing};
 pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
 pub use ncut_gaussian::{ncut_gaussian, NCUT_DEGREE_RTOL};

@@ -6,7 +6,7 @@ use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
 use crate::{
-    avg_pool2d, cayley, conv2d, covariance_pool, diag_low_rank, expm_skew, global_avg_pool,
+    avg_pool2d, cayley, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew, global_avg_pool,
     householder_product, max_outer_pool, max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch,
     power_normalize, spectral_normalize, triu_rows, triu_vec, FeatureMaps, Pool,
     SecondOrderPooling, Window,
@@ -239,6 +239,10 @@ fn pooling_specs() -> Vec<OpSpec> {
             })
             .cases(|| vec![Case::new("3 channels, 2 images 2×3", vec![real_matrix(3, 12, 102)])
                 .param("batch", "2").param("height", "2").param("width", "3")]),
+        OpSpec::new("crelu", "X (real, channels as rows) ↦ [ReLU(X); ReLU(−X)] (2C rows)")
+            .input("X")
+            .apply(|x, _| Ok(vec![crelu(x[0])?]))
+            .cases(|| vec![Case::new("real 3×5", vec![real_matrix(3, 5, 103)])]),
         OpSpec::new("power_normalize", "z (real) ↦ sign(z)((|z| + eps)^h − eps^h) entrywise")
             .input("z")
             .param("h", "0.5", "exponent h > 0")
