@@ -11,11 +11,13 @@
 //!   layer [`StructuredLinear`] and its diagnostics;
 //! - [`train`]: parameters, modules, losses, optimizers, minibatches, checkpoints.
 //!
-//! Analytic convolution kernels, weighted convolution and CReLU are future work (a later
-//! issue).
+//! - convolution on the channels × (images·pixels) layout: [`conv2d`], [`im2col`], pooling;
+//!   [`crelu`] with the pairing analysis; analytic kernel banks ([`gabor_bank`], [`log_bank`],
+//!   [`gaussian_derivative_bank`]) mixed with learned kernels in an [`AnalyticBank`].
 
 #![warn(missing_docs)]
 
+mod acl;
 mod conv2d;
 mod crelu;
 mod error;
@@ -28,6 +30,10 @@ pub mod specs;
 pub mod structured;
 pub mod train;
 
+pub use acl::{
+    gabor_bank, gaussian_derivative_bank, kernel_grid, log_bank, tile_kernels, AnalyticBank,
+    AnalyticParams, Family, KernelRow,
+};
 pub use conv2d::{
     avg_pool2d, conv2d, global_avg_pool, im2col, max_pool2d, output_maps, FeatureMaps, Window,
 };

@@ -6,10 +6,10 @@ use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
 use crate::{
-    avg_pool2d, cayley, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew, global_avg_pool,
-    householder_product, max_outer_pool, max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch,
-    power_normalize, spectral_normalize, triu_rows, triu_vec, FeatureMaps, Pool,
-    SecondOrderPooling, Window,
+    avg_pool2d, cayley, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew, gabor_bank,
+    gaussian_derivative_bank, global_avg_pool, householder_product, log_bank, max_outer_pool,
+    max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize, spectral_normalize,
+    triu_rows, triu_vec, FeatureMaps, Pool, SecondOrderPooling, Window,
 };
 
 /// The feature-map shape (channels from X's rows) and window from a conv/pool spec's params.
@@ -239,6 +239,70 @@ fn pooling_specs() -> Vec<OpSpec> {
             })
             .cases(|| vec![Case::new("3 channels, 2 images 2×3", vec![real_matrix(3, 12, 102)])
                 .param("batch", "2").param("height", "2").param("width", "3")]),
+        OpSpec::new(
+            "gabor_bank",
+            "P (m×5: log σ, θ, log λ, log γ, ψ) ↦ m Gabor kernels on the kh×kw grid, one per row",
+        )
+        .input("P")
+        .param("kh", "5", "kernel height")
+        .param("kw", "5", "kernel width")
+        .apply(|x, p| Ok(vec![gabor_bank(x[0], p.usize("kh")?, p.usize("kw")?)?]))
+        .cases(|| {
+            vec![
+                Case::new("two kernels, 3×4 grid", vec![Value::Real(faer::mat![
+                    [0.3, 0.7, 1.1, -0.2, 0.4],
+                    [0.1, 2.5, 0.9, 0.3, -1.2]
+                ])])
+                .param("kh", "3")
+                .param("kw", "4"),
+                Case::new("θ = 0, ψ = 0 (kernel symmetric in y)", vec![Value::Real(faer::mat![[
+                    0.4, 0.0, 1.3, 0.0, 0.0
+                ]])]),
+            ]
+        }),
+        OpSpec::new(
+            "log_bank",
+            "P (m×1: log σ) ↦ m Laplacian-of-Gaussian kernels −(1−q)e^{−q}/(πσ⁴), q = r²/2σ², one per row",
+        )
+        .input("P")
+        .param("kh", "5", "kernel height")
+        .param("kw", "5", "kernel width")
+        .apply(|x, p| Ok(vec![log_bank(x[0], p.usize("kh")?, p.usize("kw")?)?]))
+        .cases(|| {
+            vec![Case::new("σ = e^0.2, e^−0.1 on 3×3", vec![Value::Real(faer::mat![[0.2], [-0.1]])])
+                .param("kh", "3")
+                .param("kw", "3")]
+        }),
+        OpSpec::new(
+            "gaussian_derivative_bank",
+            "P (m×2: log σ, θ) ↦ m oriented Gaussian-derivative kernels ∂ⁿG/∂x′ⁿ (σ along, aspect·σ across), one per row",
+        )
+        .input("P")
+        .param("order", "1", "derivative order n along x′")
+        .param("aspect", "1", "σ across / σ along (> 0)")
+        .param("kh", "5", "kernel height")
+        .param("kw", "5", "kernel width")
+        .apply(|x, p| {
+            Ok(vec![gaussian_derivative_bank(
+                x[0],
+                p.usize("order")?,
+                p.f64("aspect")?,
+                p.usize("kh")?,
+                p.usize("kw")?,
+            )?])
+        })
+        .cases(|| {
+            let p = || Value::Real(faer::mat![[0.3, 0.5], [-0.1, 2.0]]);
+            vec![
+                Case::new("first order, isotropic", vec![p()]),
+                Case::new("second order, aspect 0.7, 3×5", vec![p()])
+                    .param("order", "2")
+                    .param("aspect", "0.7")
+                    .param("kh", "3")
+                    .param("kw", "5"),
+                Case::new("third order", vec![p()]).param("order", "3"),
+            ]
+        }),
         OpSpec::new("crelu", "X (real, channels as rows) ↦ [ReLU(X); ReLU(−X)] (2C rows)")
             .input("X")
             .apply(|x, _| Ok(vec![crelu(x[0])?]))
