@@ -1,4 +1,5 @@
-//! Convolution and pooling against PyTorch (float64): `conv2d` (stride, padding, dilation,
+//! Convolution, pooling, weighted convolution, the tied density and CReLU against PyTorch
+//! (float64): `conv2d` (stride, padding, dilation,
 //! 1×1), `avg_pool2d`, `max_pool2d` (with padding), `global_avg_pool` — output, VJP and JVP.
 //! Data and script: `tests/data/golden_conv.{json,py}`.
 
@@ -12,5 +13,5 @@ const GOLDEN_RTOL: f64 = 1e-13;
 #[test]
 fn conv_ops_match_pytorch_float64() {
     let n = common::check_golden_file(include_str!("data/golden_conv.json"), GOLDEN_RTOL);
-    assert!(n >= 9, "only {n} cases");
+    assert!(n >= 13, "only {n} cases");
 }

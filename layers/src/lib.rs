@@ -13,13 +13,16 @@
 //!
 //! - convolution on the channels × (images·pixels) layout: [`conv2d`], [`im2col`], pooling;
 //!   [`crelu`] with the pairing analysis; analytic kernel banks ([`gabor_bank`], [`log_bank`],
-//!   [`gaussian_derivative_bank`]) mixed with learned kernels in an [`AnalyticBank`].
+//!   [`gaussian_derivative_bank`]) mixed with learned kernels in an [`AnalyticBank`];
+//!   weighted convolution [`weighted_conv2d`] (`K ∘ αβᵀ`, [`tied_density`]) and the DIRECT-L
+//!   optimiser [`direct_l`] for its density.
 
 #![warn(missing_docs)]
 
 mod acl;
 mod conv2d;
 mod crelu;
+mod direct;
 mod error;
 mod ncut;
 mod ncut_gaussian;
@@ -29,6 +32,7 @@ mod pooling;
 pub mod specs;
 pub mod structured;
 pub mod train;
+mod wconv;
 
 pub use acl::{
     gabor_bank, gaussian_derivative_bank, kernel_grid, log_bank, tile_kernels, AnalyticBank,
@@ -38,6 +42,7 @@ pub use conv2d::{
     avg_pool2d, conv2d, global_avg_pool, im2col, max_pool2d, output_maps, FeatureMaps, Window,
 };
 pub use crelu::{crelu, gaussian_pairing, histogram, pairing};
+pub use direct::{direct_l, DirectOptions, DirectResult, DirectStop, Selection};
 pub use error::{Error, LayerError, Result};
 pub use ncut::ncut_projector;
 pub use ncut_gaussian::{ncut_gaussian, NCUT_DEGREE_RTOL};
@@ -50,3 +55,4 @@ pub use structured::{
     cayley, diag_low_rank, expm_skew, householder_product, spectral_normalize, Residual, Structure,
     StructuredLinear,
 };
+pub use wconv::{tied_density, weighted_conv2d, weighted_kernels};

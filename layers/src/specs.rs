@@ -9,7 +9,8 @@ use crate::{
     avg_pool2d, cayley, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew, gabor_bank,
     gaussian_derivative_bank, global_avg_pool, householder_product, log_bank, max_outer_pool,
     max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize, spectral_normalize,
-    triu_rows, triu_vec, FeatureMaps, Pool, SecondOrderPooling, Window,
+    tied_density, triu_rows, triu_vec, weighted_conv2d, weighted_kernels, FeatureMaps, Pool,
+    SecondOrderPooling, Window,
 };
 
 /// The feature-map shape (channels from X's rows) and window from a conv/pool spec's params.
@@ -31,6 +32,24 @@ fn conv_geometry(
             dilation: p.usize("dilation")?,
         },
     ))
+}
+
+/// The feature-map and window parameters shared by every conv/pool spec (read back by
+/// [`conv_geometry`]): kernel size `kernel`×`kernel`, the given default stride.
+fn geometry(
+    spec: OpSpec,
+    kernel: &'static str,
+    stride: &'static str,
+    padding: &'static str,
+) -> OpSpec {
+    spec.param("batch", "1", "images B")
+        .param("height", "4", "image height H")
+        .param("width", "4", "image width W")
+        .param("kh", kernel, "kernel (window) height")
+        .param("kw", kernel, "kernel (window) width")
+        .param("stride", stride, "stride")
+        .param("padding", "0", padding)
+        .param("dilation", "1", "dilation")
 }
 
 /// Every layer op.
@@ -160,17 +179,14 @@ fn pooling_specs() -> Vec<OpSpec> {
                     Case::new("1×1 blocks", vec![real_matrix(2, 1, 92)]),
                 ]
             }),
-        OpSpec::new("conv2d", "X (C × B·H·W feature maps) ⋆ K (C_out × C·kh·kw) [+ bias C_out×1]: PyTorch's conv2d on the channels × (images·pixels) layout")
-            .input("X")
-            .input("K")
-            .param("batch", "1", "images B")
-            .param("height", "4", "image height H")
-            .param("width", "4", "image width W")
-            .param("kh", "3", "kernel height")
-            .param("kw", "3", "kernel width")
-            .param("stride", "1", "stride")
-            .param("padding", "0", "zero padding per side")
-            .param("dilation", "1", "dilation")
+        geometry(
+            OpSpec::new("conv2d", "X (C × B·H·W feature maps) ⋆ K (C_out × C·kh·kw) [+ bias C_out×1]: PyTorch's conv2d on the channels × (images·pixels) layout")
+                .input("X")
+                .input("K"),
+            "3",
+            "1",
+            "zero padding per side",
+        )
             .apply(|x, p| {
                 let (maps, win) = conv_geometry(x[0], p)?;
                 Ok(vec![conv2d(x[0], &maps, x[1], None, &win)?])
@@ -189,31 +205,25 @@ fn pooling_specs() -> Vec<OpSpec> {
                     .param("height", "5").param("width", "6").param("kh", "2").param("kw", "2").param("dilation", "2"),
                 ]
             }),
-        OpSpec::new("avg_pool2d", "X (C × B·H·W) ↦ per-channel window means (padding counts as 0)")
-            .input("X")
-            .param("batch", "1", "images B")
-            .param("height", "4", "image height H")
-            .param("width", "4", "image width W")
-            .param("kh", "2", "window height")
-            .param("kw", "2", "window width")
-            .param("stride", "2", "stride")
-            .param("padding", "0", "zero padding per side")
-            .param("dilation", "1", "dilation")
+        geometry(
+            OpSpec::new("avg_pool2d", "X (C × B·H·W) ↦ per-channel window means (padding counts as 0)")
+                .input("X"),
+            "2",
+            "2",
+            "zero padding per side",
+        )
             .apply(|x, p| {
                 let (maps, win) = conv_geometry(x[0], p)?;
                 Ok(vec![avg_pool2d(x[0], &maps, &win)?])
             })
             .cases(|| vec![Case::new("2 channels, 2 images 4×4", vec![real_matrix(2, 32, 99)]).param("batch", "2")]),
-        OpSpec::new("max_pool2d", "X (C × B·H·W, real) ↦ per-channel window maxima (gradient to the first maximiser)")
-            .input("X")
-            .param("batch", "1", "images B")
-            .param("height", "4", "image height H")
-            .param("width", "4", "image width W")
-            .param("kh", "2", "window height")
-            .param("kw", "2", "window width")
-            .param("stride", "2", "stride")
-            .param("padding", "0", "padding per side (never the maximum)")
-            .param("dilation", "1", "dilation")
+        geometry(
+            OpSpec::new("max_pool2d", "X (C × B·H·W, real) ↦ per-channel window maxima (gradient to the first maximiser)")
+                .input("X"),
+            "2",
+            "2",
+            "padding per side (never the maximum)",
+        )
             .apply(|x, p| {
                 let (maps, win) = conv_geometry(x[0], p)?;
                 Ok(vec![max_pool2d(x[0], &maps, &win)?])
@@ -223,6 +233,44 @@ fn pooling_specs() -> Vec<OpSpec> {
                 Case::new("3×3 stride 2 padding 1", vec![real_matrix(1, 25, 101)])
                     .param("height", "5").param("width", "5").param("kh", "3").param("kw", "3").param("padding", "1"),
             ]),
+        geometry(
+            OpSpec::new("weighted_conv2d", "X (C × B·H·W) ⋆ (K ∘ αβᵀ) (K: C_out × C·kh·kw, α: kh×1, β: kw×1): weighted convolution")
+                .input("X")
+                .input("K")
+                .input("alpha")
+                .input("beta"),
+            "3",
+            "1",
+            "zero padding per side",
+        )
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                Ok(vec![weighted_conv2d(x[0], &maps, x[1], x[2], x[3], None, &win)?])
+            })
+            .cases(|| {
+                vec![
+                    Case::new("2 channels, 2 images 4×4, 3×3, padding 1", vec![
+                        real_matrix(2, 32, 104), real_matrix(3, 18, 105), real_matrix(3, 1, 106), real_matrix(3, 1, 107),
+                    ])
+                    .param("batch", "2").param("padding", "1"),
+                    Case::new("2×3 kernels, stride 2", vec![
+                        real_matrix(1, 30, 108), real_matrix(2, 6, 109), real_matrix(2, 1, 110), real_matrix(3, 1, 111),
+                    ])
+                    .param("height", "5").param("width", "6").param("kh", "2").param("kw", "3").param("stride", "2"),
+                ]
+            }),
+        OpSpec::new("weighted_kernels", "K (C_out × C·kh·kw), α (kh×1), β (kw×1) ↦ K ∘ (αβᵀ tiled over the C input channels)")
+            .input("K")
+            .input("alpha")
+            .input("beta")
+            .param("channels", "1", "input channels C")
+            .apply(|x, p| Ok(vec![weighted_kernels(x[0], x[1], x[2], p.usize("channels")?)?]))
+            .cases(|| vec![Case::new("2 channels of 2×3", vec![real_matrix(3, 12, 112), real_matrix(2, 1, 113), real_matrix(3, 1, 114)])
+                .param("channels", "2")]),
+        OpSpec::new("tied_density", "den (m×1, real) ↦ [den; 1; reverse(den)]: the symmetric density profile with centre 1")
+            .input("den")
+            .apply(|x, _| Ok(vec![tied_density(x[0])?]))
+            .cases(|| vec![Case::new("m = 2", vec![real_matrix(2, 1, 115)])]),
         OpSpec::new("global_avg_pool", "X (C × B·H·W) ↦ B × C per-image channel means")
             .input("X")
             .param("batch", "1", "images B")

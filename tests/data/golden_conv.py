@@ -1,4 +1,5 @@
-"""Golden values for matgrad-layers' convolution and pooling ops, computed with PyTorch
+"""Golden values for matgrad-layers' convolution family (conv2d, pooling, weighted_conv2d,
+tied_density, crelu), computed with PyTorch
 (float64): the reference the issue names ("match PyTorch's conv2d numerically").
 
 Run:  python3 -m venv .venv && .venv/bin/pip install torch numpy
@@ -40,6 +41,22 @@ def conv(b, h, w, kh, kw, stride, padding, dilation, bias):
     return f
 
 
+def wconv(b, h, w, kh, kw, stride, padding):
+    """weighted convolution: PyTorch's conv2d with the weight scaled tap by tap by alpha beta^T"""
+    def f(x, k, a, bb):
+        weight = k.reshape(k.shape[0], x.shape[0], kh, kw) * (a @ bb.T)[None, None]
+        return from_nchw(torch.nn.functional.conv2d(to_nchw(x, b, h, w), weight, stride=stride, padding=padding))
+    return f
+
+
+def tied(den):
+    return torch.cat([den, torch.ones(1, 1, dtype=den.dtype), torch.flip(den, dims=(0,))])
+
+
+def crelu(x):
+    return torch.cat([torch.relu(x), torch.relu(-x)])
+
+
 def avg(b, h, w, k, stride, padding):
     return lambda x: from_nchw(torch.nn.functional.avg_pool2d(to_nchw(x, b, h, w), k, stride, padding,
                                                               count_include_pad=True))
@@ -75,6 +92,12 @@ CASES = [
     ("max_pool2d", "max_pool2d", geo(2, 4, 6, 2, 2, 2), mx(2, 4, 6, 2, 2, 0), [real(3, 48)]),
     ("max_pool2d_pad", "max_pool2d", geo(1, 5, 5, 3, 3, 2, 1), mx(1, 5, 5, 3, 2, 1), [real(2, 25)]),
     ("global_avg_pool", "global_avg_pool", {"batch": 2, "height": 3, "width": 2}, gap(2, 3, 2), [real(4, 12)]),
+    ("weighted_conv2d", "weighted_conv2d", geo(2, 5, 4, 3, 3, 1, 1), wconv(2, 5, 4, 3, 3, 1, 1),
+     [real(2, 40), real(3, 18), real(3, 1), real(3, 1)]),
+    ("weighted_conv2d_rect_stride", "weighted_conv2d", geo(1, 6, 7, 2, 3, 2, 0), wconv(1, 6, 7, 2, 3, 2, 0),
+     [real(3, 42), real(2, 18), real(2, 1), real(3, 1)]),
+    ("tied_density", "tied_density", {}, tied, [real(3, 1)]),
+    ("crelu", "crelu", {}, crelu, [real(3, 7)]),
 ]
 
 
