@@ -120,5 +120,105 @@ fn main() {
         );
         out.push(format!("\"deepo2p_step_per_patch_64x{d}\": {t:e}"));
     }
+    // conv2d, 16 images of 8×32×32, 16 kernels 3×3, padding 1: matgrad's tape (im2col as a
+    // row gather + faer GEMM, VJP through the engine) vs the same im2col/col2im loops and
+    // GEMMs written by hand on faer without a tape (issue 10's "within 1.5×" reference)
+    if want("conv2d") {
+        let (b, c, h, w, co) = (16usize, 8usize, 32usize, 32usize, 16usize);
+        let maps = matgrad::layers::FeatureMaps {
+            channels: c,
+            batch: b,
+            height: h,
+            width: w,
+        };
+        let win = matgrad::layers::Window {
+            padding: 1,
+            ..matgrad::layers::Window::new(3, 3)
+        };
+        let (x0, k0) = (real_matrix(c, b * h * w, 7), real_matrix(co, c * 9, 8));
+        let g0 = real_matrix(co, b * h * w, 9);
+        let fwd = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.constant(x0.clone()).unwrap();
+                let k = tape.constant(k0.clone()).unwrap();
+                std::hint::black_box(matgrad::layers::conv2d(x, &maps, k, None, &win).unwrap());
+            },
+            31,
+        );
+        let fwd_bwd = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.leaf(x0.clone()).unwrap();
+                let k = tape.leaf(k0.clone()).unwrap();
+                let y = matgrad::layers::conv2d(x, &maps, k, None, &win).unwrap();
+                std::hint::black_box(tape.vjp(&[y], std::slice::from_ref(&g0), &[x, k]).unwrap());
+            },
+            31,
+        );
+        // by hand: the gather list once (a fixed geometry), then loops and faer GEMMs
+        let (xr, kr, gr) = (
+            x0.as_real().unwrap().clone(),
+            k0.as_real().unwrap().clone(),
+            g0.as_real().unwrap().clone(),
+        );
+        let cols = b * h * w;
+        let mut src = Vec::with_capacity(c * 9 * cols);
+        for bi in 0..b {
+            for oh in 0..h {
+                for ow in 0..w {
+                    for ci in 0..c {
+                        for ki in 0..3 {
+                            for kj in 0..3 {
+                                let (ih, iw) = ((oh + ki) as isize - 1, (ow + kj) as isize - 1);
+                                src.push(
+                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
+                                        None
+                                    } else {
+                                        Some((ci, bi * h * w + ih as usize * w + iw as usize))
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let im2col = |x: &faer::Mat<f64>| {
+            faer::Mat::from_fn(c * 9, cols, |r, col| match src[col * c * 9 + r] {
+                Some((ci, j)) => x[(ci, j)],
+                None => 0.0,
+            })
+        };
+        let hand_fwd = median_secs(
+            || {
+                let p = im2col(&xr);
+                std::hint::black_box(&kr * &p);
+            },
+            31,
+        );
+        let hand_fwd_bwd = median_secs(
+            || {
+                let p = im2col(&xr);
+                let y = &kr * &p;
+                let kbar = &gr * p.transpose();
+                let pbar = kr.transpose() * &gr;
+                let mut xbar = faer::Mat::<f64>::zeros(c, cols);
+                for col in 0..cols {
+                    for r in 0..c * 9 {
+                        if let Some((ci, j)) = src[col * c * 9 + r] {
+                            xbar[(ci, j)] += pbar[(r, col)];
+                        }
+                    }
+                }
+                std::hint::black_box((y, kbar, xbar));
+            },
+            31,
+        );
+        out.push(format!("\"conv2d_fwd_16x8x32x32_k16\": {fwd:e}"));
+        out.push(format!("\"conv2d_fwd_bwd_16x8x32x32_k16\": {fwd_bwd:e}"));
+        out.push(format!("\"conv2d_by_hand_fwd\": {hand_fwd:e}"));
+        out.push(format!("\"conv2d_by_hand_fwd_bwd\": {hand_fwd_bwd:e}"));
+    }
     println!("{{{}}}", out.join(", "));
 }

@@ -863,3 +863,81 @@ fn the_full_check_sweep_passes() {
     assert_eq!(code, 2);
     assert!(err.contains("did you mean"), "{err}");
 }
+
+fn quick_rows(name: &str) -> Vec<serde_json::Value> {
+    let out = matgrad()
+        .args(["train", name, "--quick", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["rows"].as_array().unwrap().clone()
+}
+
+#[test]
+fn train_acl_gratings_quick() {
+    let rows = quick_rows("acl-gratings");
+    assert_eq!(rows.len(), 6);
+    let acc = |r: usize| rows[r]["test accuracy (mean)"].as_f64().unwrap();
+    let params = |r: usize| rows[r]["conv parameters"].as_f64().unwrap();
+    // 8 learned 7×7 kernels vs 8 Gabor kernels of 5 parameters vs 4 + 4
+    assert_eq!((params(0), params(1), params(2)), (392.0, 40.0, 216.0));
+    // every network beats chance on gratings (1/4) and textures (1/3)
+    assert!(
+        (0..3).all(|r| acc(r) > 0.5) && (3..6).all(|r| acc(r) > 0.4),
+        "{rows:?}"
+    );
+    let d = Dir::new();
+    matgrad()
+        .args(["train", "acl-gratings", "--quick", "--out"])
+        .arg(d.p("acl"))
+        .assert()
+        .success();
+    let png = std::fs::read(d.p("acl").join("acl-gratings_kernels_gabor.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn train_crelu_pairing_quick() {
+    let rows = quick_rows("crelu-pairing");
+    assert_eq!(rows.len(), 3);
+    let frac = |r: usize| rows[r]["fraction μ < −0.8 (mean)"].as_f64().unwrap();
+    let err = |r: usize| {
+        rows[r]["test reconstruction error / power"]
+            .as_f64()
+            .unwrap()
+    };
+    // CReLU cannot need negated pairs; random filters in 64 dimensions never form them
+    assert_eq!((frac(1), frac(2)), (0.0, 0.0), "{rows:?}");
+    assert!(
+        err(0) < 1.0 && err(1) < 1.0,
+        "the autoencoders learn something: {rows:?}"
+    );
+    let d = Dir::new();
+    matgrad()
+        .args(["train", "crelu-pairing", "--quick", "--out"])
+        .arg(d.p("cr"))
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(d.p("cr").join("crelu-pairing_hist.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("CReLU"));
+}
+
+#[test]
+fn train_wconv_denoise_quick() {
+    let rows = quick_rows("wconv-denoise");
+    assert_eq!(rows.len(), 3);
+    let den = |r: usize| rows[r]["den"].as_f64().unwrap();
+    let mse = |r: usize| rows[r]["test MSE (mean)"].as_f64().unwrap();
+    // standard conv has density 1; DIRECT-L stays in its box
+    assert_eq!(den(0), 1.0);
+    assert!((0.05..=2.0).contains(&den(1)), "{rows:?}");
+    assert!(
+        (0..3).all(|r| mse(r).is_finite() && mse(r) > 0.0),
+        "{rows:?}"
+    );
+}

@@ -24,6 +24,9 @@ pub const TEXTURES: [(&str, &[u8]); 3] = [
     ("gravel", include_bytes!("../../../data/images/gravel.png")),
 ];
 
+/// The natural-image photograph ("cameraman", CC0), for patch experiments.
+pub const CAMERA: (&str, &[u8]) = ("camera", include_bytes!("../../../data/images/camera.png"));
+
 /// Decodes an embedded PNG (8-bit grayscale, or RGB/RGBA converted by luminance).
 ///
 /// # Errors

@@ -6,10 +6,14 @@
 
 use std::path::Path;
 
+pub mod acl_gratings;
+pub mod convnet;
+pub mod crelu_pairing;
 pub mod data;
 pub mod ncut_mosaic;
 pub mod o2p_texture;
 pub mod residual_structured;
+pub mod wconv_denoise;
 
 /// What an experiment returns: a table (rows of named numbers) and a verdict line.
 pub struct Outcome {
@@ -23,6 +27,8 @@ pub struct Outcome {
     pub summary: String,
     /// Pictures written by `--out` as `NAME_<picture>.png`.
     pub pictures: Vec<Picture>,
+    /// Histograms over [−1, 1] (equal bins), drawn together as `NAME_hist.svg` by `--out`.
+    pub histograms: Vec<(String, Vec<usize>)>,
 }
 
 /// An RGB picture (8 bits per channel, row-major).
@@ -121,6 +127,55 @@ fn plot_curves(path: &Path, title: &str, curves: &[(String, Vec<f64>)]) -> Resul
 }
 
 /// Mean and sample standard deviation (0 for one value).
+/// Fractions per bin over [−1, 1], one step line per histogram.
+fn plot_histograms(path: &Path, title: &str, hists: &[(String, Vec<usize>)]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let frac: Vec<Vec<f64>> = hists
+        .iter()
+        .map(|(_, h)| {
+            let n = h.iter().sum::<usize>().max(1) as f64;
+            h.iter().map(|&c| c as f64 / n).collect()
+        })
+        .collect();
+    let top = frac.iter().flatten().copied().fold(0.0, f64::max).max(1e-3) * 1.1;
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-1f64..1f64, 0f64..top)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("μ = min_j ⟨φ̂_i, φ̂_j⟩")
+        .y_desc("fraction of filters")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (k, ((label, _), f)) in hists.iter().zip(&frac).enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let w = 2.0 / f.len().max(1) as f64;
+        let pts: Vec<(f64, f64)> = f
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &v)| [(-1.0 + i as f64 * w, v), (-1.0 + (i + 1) as f64 * w, v)])
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
 pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
     let m = x.iter().sum::<f64>() / n;
@@ -171,6 +226,21 @@ pub fn experiments() -> Vec<Experiment> {
         paper: "Residual-structured transforms W = S(θ) + R (PAPERS.md §5)",
         description: "a deep tanh network on a synthetic teacher: dense weights vs Cayley / exp(skew) / Householder orthogonal + low-rank residual, diagonal + low-rank, spectrally normalised; Jacobian conditioning, gradient flow, sensitivity, test MSE, ‖R‖/‖S‖",
         run: residual_structured::run,
+    }, Experiment {
+        name: "acl-gratings",
+        paper: "Cui et al., Analytic Convolutional Layer (arXiv 2407.06087)",
+        description: "noisy oriented gratings (4 classes) and texture patches (3 classes): a conv → ReLU → global pool → linear net with plain learned kernels vs all-Gabor analytic kernels (5 parameters each) vs a mixed bank; accuracy, parameter counts, learned θ/λ, a picture of the kernels",
+        run: acl_gratings::run,
+    }, Experiment {
+        name: "crelu-pairing",
+        paper: "Shang, Sohn, Almeida, Lee, CReLU (ICML 2016): the pairing analysis",
+        description: "an autoencoder of 8×8 natural-image patches with ReLU vs CReLU encoders: fraction of filters with a near-negated partner (μ < −0.8), mean μ, reconstruction error, μ histograms against i.i.d. Gaussian filters",
+        run: crelu_pairing::run,
+    }, Experiment {
+        name: "wconv-denoise",
+        paper: "Cammarasana & Patanè, weighted convolution with optimal density functions (arXiv 2505.24527)",
+        description: "a residual CNN denoiser of natural-image patches: standard conv vs weighted conv with a density chosen by DIRECT-L vs learned by gradient, each at its own tuned learning rate; test MSE/PSNR, density, run-time overhead",
+        run: wconv_denoise::run,
     }]
 }
 
@@ -272,6 +342,18 @@ pub fn run(
             let tmp = dir.join(format!(".{name}_loss.svg.matgrad-tmp"));
             let title = format!("{name}: training loss (seed {})", opts.seed);
             if let Err(err) = plot_curves(&tmp, &title, &outcome.curves)
+                .and_then(|_| std::fs::rename(&tmp, &svg).map_err(|e| e.to_string()))
+            {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("matgrad train {name}: error: {}: {err}", svg.display());
+                return 1;
+            }
+        }
+        if !outcome.histograms.is_empty() {
+            let svg = dir.join(format!("{name}_hist.svg"));
+            let tmp = dir.join(format!(".{name}_hist.svg.matgrad-tmp"));
+            let title = format!("{name}: histograms (seed {})", opts.seed);
+            if let Err(err) = plot_histograms(&tmp, &title, &outcome.histograms)
                 .and_then(|_| std::fs::rename(&tmp, &svg).map_err(|e| e.to_string()))
             {
                 let _ = std::fs::remove_file(&tmp);

@@ -698,5 +698,6 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
             .collect(),
         summary,
         pictures,
+        histograms: Vec::new(),
     })
 }

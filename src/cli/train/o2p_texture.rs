@@ -420,5 +420,6 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         curves,
         summary,
         pictures: Vec::new(),
+        histograms: Vec::new(),
     })
 }
