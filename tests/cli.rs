@@ -477,17 +477,7 @@ fn train_list_and_quick_run() {
 
 #[test]
 fn train_ncut_mosaic_quick() {
-    let out = matgrad()
-        .args(["train", "ncut-mosaic", "--quick", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["rows"].as_array().unwrap();
+    let rows = quick_rows("ncut-mosaic");
     assert_eq!(rows.len(), 4);
     let dist = |r: usize| {
         rows[r]["projector distance ‖Π − Π*‖² (mean)"]

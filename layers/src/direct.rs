@@ -35,6 +35,10 @@ use matgrad_engine::Error;
 
 use crate::error::Result;
 
+/// The deepest trisection level [`direct_l`] tracks (`3^{−700}` is already below f64's
+/// range; the reference's own limit, `max_iter + 1000`, is smaller unless `max_iter` is huge).
+const MAX_DEPTH: usize = 100_000;
+
 /// Options of [`direct_l`] (defaults are `scipy.optimize.direct`'s, with Gablonsky's selection
 /// rule).
 #[derive(Clone, Debug, PartialEq)]
@@ -251,8 +255,10 @@ pub fn direct_l(
             return Err(bad(format!("{name} = {v} must lie in [0, 1]")));
         }
     }
-    let max_evals = opts.max_evals.unwrap_or(1000 * n);
-    let max_depth = opts.max_iter + 1000;
+    let max_evals = opts.max_evals.unwrap_or(1000usize.saturating_mul(n));
+    // the reference's depth limit is max_iter + 1000; capped so that a huge max_iter cannot
+    // overflow or allocate a huge table (3^{-MAX_DEPTH} underflows to 0 long before)
+    let max_depth = opts.max_iter.saturating_add(1000).min(MAX_DEPTH);
     // thirds[i] = 3^{-i} by repeated multiplication, as the reference builds it
     let mut thirds = vec![1.0];
     let mut p3 = 3.0;
@@ -616,6 +622,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("len_tol"), "{e}");
+        // a huge iteration limit is capped, not an overflow: the budget stops the search
+        let r = direct_l(
+            |x| Ok(x[0] * x[0]),
+            &[-1.0],
+            &[1.0],
+            &DirectOptions {
+                max_iter: usize::MAX,
+                max_evals: Some(30),
+                ..DirectOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.stop, DirectStop::MaxEvals);
         // the objective's own error stops the search and comes back unchanged
         let e = direct_l(
             |_| {

@@ -7,7 +7,7 @@
 
 use std::f64::consts::PI;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Tape, Var};
 use matgrad::layers::train::{loss, Init, Linear, Module, ParamSet};
 use matgrad::layers::{
@@ -244,15 +244,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         (150, 100, 400)
     };
     let vs = variants();
-    let bar = if opts.progress {
-        ProgressBar::new(2 * vs.len() as u64 * SEEDS * steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, 2 * vs.len() as u64 * SEEDS * steps as u64)?;
     // [task][variant] runs
     let mut runs: Vec<Vec<Vec<Run>>> = (0..2)
         .map(|_| (0..vs.len()).map(|_| Vec::new()).collect())

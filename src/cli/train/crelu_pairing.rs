@@ -6,7 +6,7 @@
 //! (μ = min_j ⟨φ̂_i, φ̂_j⟩ < −0.8), mean μ, relative reconstruction error on held-out patches,
 //! and the μ histograms against i.i.d. Gaussian filters of the same shape.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Tape, Value, Var};
 use matgrad::layers::train::{loss, Bound, Init, Linear, Module, ParamSet};
 use matgrad::layers::{crelu, gaussian_pairing, histogram, pairing};
@@ -150,15 +150,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
     } else {
         (2000, 500, 3000)
     };
-    let bar = if opts.progress {
-        ProgressBar::new(2 * SEEDS * steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, 2 * SEEDS * steps as u64)?;
     let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
     let mut random = Vec::new();
     for s in 0..SEEDS {

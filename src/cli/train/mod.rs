@@ -176,6 +176,19 @@ fn plot_histograms(path: &Path, title: &str, hists: &[(String, Vec<usize>)]) -> 
     root.present().map_err(|e| e.to_string())
 }
 
+/// The experiments' progress bar over `total` steps (hidden without `progress`).
+pub fn progress(opts: &TrainOptions, total: u64) -> Result<indicatif::ProgressBar, String> {
+    if !opts.progress {
+        return Ok(indicatif::ProgressBar::hidden());
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
+            .map_err(|e| e.to_string())?,
+    );
+    Ok(bar)
+}
+
 pub fn mean_sd(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
     let m = x.iter().sum::<f64>() / n;

@@ -19,7 +19,7 @@
 //! (σ = median pairwise distance), and normalized cuts on the learned features at
 //! initialisation and after training.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Result as EResult, Tape, Value};
 use matgrad::layers::ncut_gaussian;
 use matgrad::layers::train::{loss, Activation, Adam, Batches, Init, Linear, Module, Optimizer};
@@ -607,15 +607,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         .iter()
         .map(|(name, bytes)| decode(name, bytes))
         .collect::<Result<_, _>>()?;
-    let bar = if opts.progress {
-        ProgressBar::new(SEEDS * steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, SEEDS * steps as u64)?;
     let mut results = Vec::new();
     for s in 0..SEEDS {
         let seed = opts.seed + s;

@@ -16,7 +16,7 @@
 //! from the bottom half; every variant runs over three seeds (data sampling and
 //! initialisation), reported as mean ± standard deviation.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Axis, Result as EResult, Tape, Value, Var};
 use matgrad::layers::train::{loss, Adam, Batches, Init, Linear, Module, Optimizer, ParamSet};
 use matgrad::layers::{Pool, SecondOrderPooling};
@@ -343,15 +343,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         .map(|(name, bytes)| decode(name, bytes))
         .collect::<Result<_, _>>()?;
     let vs = variants();
-    let bar = if opts.progress {
-        ProgressBar::new(vs.len() as u64 * SEEDS * steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, vs.len() as u64 * SEEDS * steps as u64)?;
     let mut runs: Vec<Vec<Run>> = (0..vs.len()).map(|_| Vec::new()).collect();
     for s in 0..SEEDS {
         let seed = opts.seed + s;

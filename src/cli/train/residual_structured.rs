@@ -13,7 +13,7 @@
 //! training; and `‖R‖/‖S‖` averaged over layers — how much of each trained layer the
 //! structure does not explain.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Result as EResult, Tape, Value};
 use matgrad::layers::structured::diagnostics::{
     condition_number, jacobian_singular_values, layer_grad_norms, sensitivity,
@@ -328,15 +328,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         (24, 500, 32, 512, 512)
     };
     let vs = variants();
-    let bar = if opts.progress {
-        ProgressBar::new(vs.len() as u64 * SEEDS * steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, vs.len() as u64 * SEEDS * steps as u64)?;
     let mut runs: Vec<Vec<Run>> = (0..vs.len()).map(|_| Vec::new()).collect();
     for s in 0..SEEDS {
         let seed = opts.seed + s;

@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use matgrad::engine::{Tape, Value, Var};
 use matgrad::layers::train::{loss, Bound, Init, ParamId, ParamSet};
 use matgrad::layers::{
@@ -248,15 +248,7 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         .collect::<Result<_, _>>()?;
     // DIRECT-L stops after the iteration that passes `evals` (2-D: at most evals + 4)
     let per_seed = 3 * (evals + 4);
-    let bar = if opts.progress {
-        ProgressBar::new(SEEDS * (per_seed * steps) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps")
-            .map_err(|e| e.to_string())?,
-    );
+    let bar = super::progress(opts, SEEDS * (per_seed * steps) as u64)?;
     let labels = [
         "standard conv (tuned lr)",
         "weighted conv, density by DIRECT-L (tuned lr)",
