@@ -45,6 +45,14 @@ pub trait Op {
         ctx: &OpCtx<'_, 't>,
         tangents: &[Option<Var<'t>>],
     ) -> Result<Vec<Option<Var<'t>>>>;
+
+    /// True when every output entry is a copy of an input entry, its conjugate, or zero (a
+    /// transpose, reshape, slice, gather). Every value on a tape is finite, so such an
+    /// op's outputs are too, and [`Tape::record`] skips their finiteness scan. Leave the
+    /// default (`false`) for anything that computes: a wrong `true` lets a NaN through.
+    fn copies_entries(&self) -> bool {
+        false
+    }
 }
 
 /// What a rule may look at: the node's input and output handles.
@@ -407,8 +415,9 @@ impl Tape {
                 return Err(EngineError::ForeignVar { op: name });
             }
         }
+        let copies = op.copies_entries();
         for i in 0..outputs.len() {
-            if !outputs.get(i).is_finite() {
+            if !copies && !outputs.get(i).is_finite() {
                 return Err(EngineError::NonFinite {
                     op: name,
                     place: "in the output",

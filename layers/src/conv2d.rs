@@ -9,10 +9,10 @@
 //! **conv2d** (cross-correlation, as PyTorch's `conv2d`): kernels `K` are `C_out × (C·kh·kw)`
 //! (PyTorch's `weight.reshape(C_out, -1)`: channel, then kernel row, then column);
 //! `Y = K · im2col(X)` with `im2col(X)` the `(C·kh·kw) × (B·H_o·W_o)` patch matrix,
-//! `H_o = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1`. `im2col` is one row gather
-//! ([`matgrad_engine::Var::take_rows`]) of `vec(X)` with a zero appended for the padding, so
-//! its VJP is the scatter-add `col2im`, its JVP `im2col(Ẋ)`, and every order of derivative
-//! comes from the engine (`⟨im2col(X), P̄⟩ = ⟨X, col2im(P̄)⟩`); the GEMM is faer's.
+//! `H_o = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1`. [`im2col`] is one node written by index
+//! arithmetic; it is linear, its VJP is the scatter-add [`col2im`] and its JVP itself, and
+//! `col2im`'s rules are `im2col` and itself (`⟨im2col(X), P̄⟩ = ⟨X, col2im(P̄)⟩`), so every
+//! order of derivative comes from the engine; the GEMM is faer's.
 //!
 //! **Pooling.** Average pooling is the mean of a gather; max pooling gathers the first
 //! maximiser of each window (padding excluded, as PyTorch's −∞ padding), so its gradient is
@@ -20,7 +20,10 @@
 //! pooling returns the `B × C` matrix of per-image channel means (rows are samples, ready for
 //! a [`crate::train::Linear`] classifier). Derivation: docs/math/conv2d.md.
 
-use matgrad_engine::{Axis, DType, Error, Value, Var};
+use std::rc::Rc;
+
+use faer::Mat;
+use matgrad_engine::{Axis, DType, Error, Op, OpCtx, Scalar, Value, Var};
 
 use crate::error::Result;
 
@@ -147,36 +150,191 @@ fn padded_vec<'t>(x: Var<'t>) -> Result<(Var<'t>, usize)> {
     Ok((Var::vcat(&[x.vec()?, x.tape().constant(zero)?])?, n))
 }
 
-/// The patch matrix `(C·kh·kw) × (B·H_o·W_o)`: column `(b, oh, ow)` holds the window of image
-/// b at that output position, row `(c, ki, kj)` (zero in the padding).
-///
-/// # Errors
-/// The input does not have the shape of `maps`; a bad window.
-pub fn im2col<'t>(x: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
-    const OP: &str = "im2col";
-    maps.check(OP, x)?;
-    let (ho, wo) = win.output(OP, maps.height, maps.width)?;
-    let (kh, kw) = win.kernel;
-    let rows = maps.channels * kh * kw;
-    let cols = maps.batch * ho * wo;
-    let (v, zero) = padded_vec(x)?;
-    let mut idx = Vec::with_capacity(rows * cols);
-    for b in 0..maps.batch {
-        for oh in 0..ho {
-            for ow in 0..wo {
-                for c in 0..maps.channels {
+/// A checked patch geometry: input maps, window and output size.
+#[derive(Clone, Copy, Debug)]
+struct Patches {
+    maps: FeatureMaps,
+    win: Window,
+    out: (usize, usize),
+}
+
+impl Patches {
+    fn new(op: &'static str, maps: &FeatureMaps, win: &Window) -> Result<Patches> {
+        let out = win.output(op, maps.height, maps.width)?;
+        Ok(Patches {
+            maps: *maps,
+            win: *win,
+            out,
+        })
+    }
+
+    /// Rows `C·kh·kw` and columns `B·H_o·W_o` of the patch matrix.
+    fn shape(&self) -> (usize, usize) {
+        let (kh, kw) = self.win.kernel;
+        (
+            self.maps.channels * kh * kw,
+            self.maps.batch * self.out.0 * self.out.1,
+        )
+    }
+
+    /// Calls `f(col, offset, pixel)` for every patch column, every kernel offset
+    /// `ki·kw + kj` inside the image, and the input pixel column it reads (`b·H·W + h·W + w`).
+    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let (m, win) = (&self.maps, &self.win);
+        let (ho, wo) = self.out;
+        let (kh, kw) = win.kernel;
+        let inside = |o: usize, k: usize, n: usize| {
+            (o * win.stride + k * win.dilation)
+                .checked_sub(win.padding)
+                .filter(|&i| i < n)
+        };
+        for b in 0..m.batch {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let col = (b * ho + oh) * wo + ow;
                     for ki in 0..kh {
+                        let Some(h) = inside(oh, ki, m.height) else {
+                            continue;
+                        };
                         for kj in 0..kw {
-                            idx.push(
-                                patch_index(maps, win, c, b, (oh, ow), (ki, kj)).unwrap_or(zero),
-                            );
+                            let Some(w) = inside(ow, kj, m.width) else {
+                                continue;
+                            };
+                            f(col, ki * kw + kj, b * m.height * m.width + h * m.width + w);
                         }
                     }
                 }
             }
         }
     }
-    v.take_rows(&idx)?.reshape(rows, cols)
+
+    /// The patch matrix of `x` (zeros in the padding).
+    fn gather<T: Scalar>(&self, x: &Mat<T>) -> Mat<T> {
+        let (rows, cols) = self.shape();
+        let c = self.maps.channels;
+        let khw = rows / c.max(1);
+        let mut p = Mat::<T>::zeros(rows, cols);
+        self.for_each(|col, off, pix| {
+            let src = x.col_as_slice(pix);
+            let dst = p.col_as_slice_mut(col);
+            for (ci, &v) in src.iter().enumerate() {
+                dst[ci * khw + off] = v;
+            }
+        });
+        p
+    }
+
+    /// The adjoint of [`Patches::gather`]: every patch entry added back to the pixel it came
+    /// from (`C × B·H·W`).
+    fn scatter<T: Scalar>(&self, p: &Mat<T>) -> Mat<T> {
+        let (rows, _) = self.shape();
+        let c = self.maps.channels;
+        let khw = rows / c.max(1);
+        let mut x = Mat::<T>::zeros(c, self.maps.batch * self.maps.height * self.maps.width);
+        self.for_each(|col, off, pix| {
+            let src = p.col_as_slice(col);
+            let dst = x.col_as_slice_mut(pix);
+            for (ci, d) in dst.iter_mut().enumerate() {
+                *d += src[ci * khw + off];
+            }
+        });
+        x
+    }
+
+    fn im2col<'t>(self, x: Var<'t>) -> Result<Var<'t>> {
+        let out = x.with_value(|v| match v {
+            Value::Real(m) => Value::Real(self.gather(m)),
+            Value::Complex(m) => Value::Complex(self.gather(m)),
+        });
+        x.tape().record1(Rc::new(Im2col(self)), &[x], out)
+    }
+
+    fn col2im<'t>(self, p: Var<'t>) -> Result<Var<'t>> {
+        let out = p.with_value(|v| match v {
+            Value::Real(m) => Value::Real(self.scatter(m)),
+            Value::Complex(m) => Value::Complex(self.scatter(m)),
+        });
+        p.tape().record1(Rc::new(Col2im(self)), &[p], out)
+    }
+}
+
+/// The im2col node: linear, its adjoint is [`Col2im`] and its tangent itself.
+struct Im2col(Patches);
+
+/// The col2im node (scatter-add of patches): linear, its adjoint is [`Im2col`].
+struct Col2im(Patches);
+
+type Cts<'t> = matgrad_engine::Result<Vec<Option<Var<'t>>>>;
+
+fn linear<'t>(g: Option<Var<'t>>, f: impl FnOnce(Var<'t>) -> Result<Var<'t>>) -> Cts<'t> {
+    Ok(vec![g.map(f).transpose()?])
+}
+
+impl Op for Im2col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+    fn copies_entries(&self) -> bool {
+        true
+    }
+    fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Cts<'t> {
+        linear(ct[0], |g| self.0.col2im(g))
+    }
+    fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Cts<'t> {
+        linear(t[0], |g| self.0.im2col(g))
+    }
+}
+
+impl Op for Col2im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+    fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Cts<'t> {
+        linear(ct[0], |g| self.0.im2col(g))
+    }
+    fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Cts<'t> {
+        linear(t[0], |g| self.0.col2im(g))
+    }
+}
+
+/// The patch matrix `(C·kh·kw) × (B·H_o·W_o)`: column `(b, oh, ow)` holds the window of image
+/// b at that output position, row `(c, ki, kj)` (zero in the padding). One node, written
+/// directly by index arithmetic; its adjoint is [`col2im`].
+///
+/// # Errors
+/// The input does not have the shape of `maps`; a bad window.
+pub fn im2col<'t>(x: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
+    const OP: &str = "im2col";
+    maps.check(OP, x)?;
+    Patches::new(OP, maps, win)?.im2col(x)
+}
+
+/// The adjoint of [`im2col`]: a `(C·kh·kw) × (B·H_o·W_o)` patch matrix added back into the
+/// `C × (B·H·W)` feature maps it was cut from (overlapping windows add; padding entries are
+/// dropped). PyTorch's `fold` on this layout.
+///
+/// # Errors
+/// A bad window; `p` not of the patch-matrix shape (naming `col2im`).
+pub fn col2im<'t>(p: Var<'t>, maps: &FeatureMaps, win: &Window) -> Result<Var<'t>> {
+    const OP: &str = "col2im";
+    let g = Patches::new(OP, maps, win)?;
+    if p.shape() != g.shape() {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            message: format!(
+                "the patch matrix is {:?} but {} channels × {}×{} windows over {} images of {}×{} need {:?}",
+                p.shape(),
+                maps.channels,
+                win.kernel.0,
+                win.kernel.1,
+                maps.batch,
+                maps.height,
+                maps.width,
+                g.shape()
+            ),
+        });
+    }
+    g.col2im(p)
 }
 
 /// 2-D convolution (cross-correlation) of a batch of feature maps with `C_out` kernels
@@ -441,6 +599,58 @@ mod tests {
     }
 
     #[test]
+    fn col2im_of_ones_counts_the_windows_covering_each_pixel() {
+        // 3×3 windows, stride 1, padding 1 on a 4×4 image: a corner pixel lies in 4
+        // windows, an edge pixel in 6, an interior one in 9 (every channel alike)
+        let t = Tape::new();
+        let m = FeatureMaps {
+            channels: 2,
+            batch: 2,
+            height: 4,
+            width: 4,
+        };
+        let win = Window {
+            padding: 1,
+            ..Window::new(3, 3)
+        };
+        let ones = t.constant(Value::Real(faer::Mat::ones(18, 32))).unwrap();
+        let x = col2im(ones, &m, &win).unwrap().value();
+        let count = |h: usize, w: usize| {
+            let edge = |i: usize| if i == 0 || i == 3 { 2.0 } else { 3.0 };
+            edge(h) * edge(w)
+        };
+        let expect = faer::Mat::from_fn(2, 32, |_, j| count((j % 16) / 4, j % 4));
+        assert_eq!(x.as_real().unwrap(), &expect);
+    }
+
+    #[test]
+    fn im2col_and_col2im_are_adjoint() {
+        // Re⟨im2col(X), P⟩ = Re⟨X, col2im(P)⟩ for complex data, with
+        // stride, padding and dilation so that windows overlap, skip pixels and leave the image
+        let m = FeatureMaps {
+            channels: 3,
+            batch: 2,
+            height: 5,
+            width: 6,
+        };
+        let win = Window {
+            stride: 2,
+            padding: 2,
+            dilation: 2,
+            ..Window::new(3, 2)
+        };
+        let t = Tape::new();
+        let x = complex_matrix(3, 60, 11);
+        let cols = im2col(t.constant(x.clone()).unwrap(), &m, &win).unwrap();
+        let (r, c) = cols.shape();
+        let p = complex_matrix(r, c, 12);
+        let back = col2im(t.constant(p.clone()).unwrap(), &m, &win).unwrap();
+        let lhs = cols.value().real_inner(&p).unwrap();
+        let rhs = x.real_inner(&back.value()).unwrap();
+        assert!((lhs - rhs).abs() <= 1e-13 * lhs.abs(), "{lhs} vs {rhs}");
+    }
+
+    #[test]
     fn pooling_forward_closed_form() {
         let t = Tape::new();
         let m = FeatureMaps {
@@ -506,6 +716,16 @@ mod tests {
             &[complex_matrix(2, 24, 6), complex_matrix(1, 8, 7)],
         );
         assert_rules(
+            "im2col",
+            |_, v| im2col(v[0], &m, &win),
+            &[complex_matrix(2, 24, 13)],
+        );
+        assert_rules(
+            "col2im",
+            |_, v| col2im(v[0], &m, &win),
+            &[real_matrix(8, 12, 14)],
+        );
+        assert_rules(
             "avg_pool2d",
             |_, v| avg_pool2d(v[0], &m, &win),
             &[real_matrix(2, 24, 8)],
@@ -561,6 +781,8 @@ mod tests {
         ] {
             assert!(e.to_string().contains("conv2d"), "{e}");
         }
+        let e = col2im(x, &m, &Window::new(2, 2)).unwrap_err();
+        assert!(e.to_string().contains("col2im"), "{e}");
         let c = t.leaf(complex_matrix(2, 9, 4)).unwrap();
         assert!(max_pool2d(c, &m, &Window::new(2, 2))
             .unwrap_err()

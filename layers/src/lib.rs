@@ -39,7 +39,8 @@ pub use acl::{
     AnalyticParams, Family, KernelRow,
 };
 pub use conv2d::{
-    avg_pool2d, conv2d, global_avg_pool, im2col, max_pool2d, output_maps, FeatureMaps, Window,
+    avg_pool2d, col2im, conv2d, global_avg_pool, im2col, max_pool2d, output_maps, FeatureMaps,
+    Window,
 };
 pub use crelu::{crelu, gaussian_pairing, histogram, pairing};
 pub use direct::{direct_l, DirectOptions, DirectResult, DirectStop, Selection};

@@ -6,11 +6,11 @@ use matgrad_engine::testing::{positive_matrix, real_matrix};
 use matgrad_engine::Value;
 
 use crate::{
-    avg_pool2d, cayley, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew, gabor_bank,
-    gaussian_derivative_bank, global_avg_pool, householder_product, log_bank, max_outer_pool,
-    max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize, spectral_normalize,
-    tied_density, triu_rows, triu_vec, weighted_conv2d, weighted_kernels, FeatureMaps, Pool,
-    SecondOrderPooling, Window,
+    avg_pool2d, cayley, col2im, conv2d, covariance_pool, crelu, diag_low_rank, expm_skew,
+    gabor_bank, gaussian_derivative_bank, global_avg_pool, householder_product, im2col, log_bank,
+    max_outer_pool, max_pool2d, ncut_gaussian, ncut_projector, o2p, o2p_batch, power_normalize,
+    spectral_normalize, tied_density, triu_rows, triu_vec, weighted_conv2d, weighted_kernels,
+    FeatureMaps, Pool, SecondOrderPooling, Window,
 };
 
 /// The feature-map shape (channels from X's rows) and window from a conv/pool spec's params.
@@ -203,6 +203,48 @@ fn pooling_specs() -> Vec<OpSpec> {
                         matgrad_engine::testing::complex_matrix(2, 4, 98),
                     ])
                     .param("height", "5").param("width", "6").param("kh", "2").param("kw", "2").param("dilation", "2"),
+                ]
+            }),
+        geometry(
+            OpSpec::new("im2col", "X (C × B·H·W feature maps) ↦ the (C·kh·kw) × (B·H_o·W_o) patch matrix (zeros in the padding)")
+                .input("X"),
+            "3",
+            "1",
+            "zero padding per side",
+        )
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                Ok(vec![im2col(x[0], &maps, &win)?])
+            })
+            .cases(|| {
+                vec![
+                    Case::new("2 channels, 2 images 4×4, 3×3 padding 1", vec![real_matrix(2, 32, 130)])
+                        .param("batch", "2").param("padding", "1"),
+                    Case::new("stride 2, dilation 2, complex", vec![matgrad_engine::testing::complex_matrix(1, 36, 131)])
+                        .param("height", "6").param("width", "6").param("kh", "2").param("kw", "2")
+                        .param("stride", "2").param("dilation", "2"),
+                ]
+            }),
+        geometry(
+            OpSpec::new("col2im", "P ((C·kh·kw) × (B·H_o·W_o) patches) ↦ the C × (B·H·W) maps they add back to (overlaps add): the adjoint of im2col")
+                .input("P")
+                .param("channels", "1", "input channels C (P has C·kh·kw rows)"),
+            "3",
+            "1",
+            "zero padding per side",
+        )
+            .apply(|x, p| {
+                let (maps, win) = conv_geometry(x[0], p)?;
+                let maps = FeatureMaps { channels: p.usize("channels")?, ..maps };
+                Ok(vec![col2im(x[0], &maps, &win)?])
+            })
+            .cases(|| {
+                vec![
+                    Case::new("2 channels, 2 images 4×4, 3×3 padding 1", vec![real_matrix(18, 32, 132)])
+                        .param("batch", "2").param("padding", "1").param("channels", "2"),
+                    Case::new("stride 2, 2×3 windows, complex", vec![matgrad_engine::testing::complex_matrix(6, 4, 133)])
+                        .param("height", "5").param("width", "6").param("kh", "2").param("kw", "3")
+                        .param("stride", "2"),
                 ]
             }),
         geometry(

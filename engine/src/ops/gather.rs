@@ -49,6 +49,9 @@ impl Op for TakeRows {
     fn name(&self) -> &'static str {
         "take_rows"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![ct[0]
             .map(|g| g.scatter_rows(&self.idx, self.rows))

@@ -77,6 +77,9 @@ impl Op for Transpose {
     fn name(&self) -> &'static str {
         "transpose"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.transpose())
     }
@@ -88,6 +91,9 @@ impl Op for Transpose {
 impl Op for Adjoint {
     fn name(&self) -> &'static str {
         "adjoint"
+    }
+    fn copies_entries(&self) -> bool {
+        true
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.adjoint())
@@ -101,6 +107,9 @@ impl Op for Conjugate {
     fn name(&self) -> &'static str {
         "conj"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.conj())
     }
@@ -113,6 +122,9 @@ impl Op for Reshape {
     fn name(&self) -> &'static str {
         "reshape"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.reshape(self.from.0, self.from.1))
     }
@@ -124,6 +136,9 @@ impl Op for Reshape {
 impl Op for Slice {
     fn name(&self) -> &'static str {
         "slice"
+    }
+    fn copies_entries(&self) -> bool {
+        true
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.embed(self.full, self.r0, self.c0))
@@ -142,6 +157,9 @@ impl Op for Embed {
     fn name(&self) -> &'static str {
         "embed"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| {
             g.slice(
@@ -158,6 +176,9 @@ impl Op for Embed {
 impl Op for Concat {
     fn name(&self) -> &'static str {
         "concat"
+    }
+    fn copies_entries(&self) -> bool {
+        true
     }
     fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         let Some(g) = ct[0] else {
@@ -203,6 +224,9 @@ impl Op for Broadcast {
     fn name(&self) -> &'static str {
         "broadcast_to"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| {
             let (fm, fn_) = self.from;
@@ -228,6 +252,9 @@ impl Op for Diag {
     fn name(&self) -> &'static str {
         "diag"
     }
+    fn copies_entries(&self) -> bool {
+        true
+    }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.diag_embed(self.shape.0, self.shape.1))
     }
@@ -239,6 +266,9 @@ impl Op for Diag {
 impl Op for DiagEmbed {
     fn name(&self) -> &'static str {
         "diag_embed"
+    }
+    fn copies_entries(&self) -> bool {
+        true
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.diag())
