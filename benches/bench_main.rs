@@ -6,6 +6,11 @@ use faer::Mat;
 use matgrad::engine::testing::real_matrix;
 use matgrad::engine::{Axis, Tape, Value};
 
+/// mimalloc for this executable (docs/PERFORMANCE.md: the tape's small allocations); the
+/// library leaves the allocator to its user.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tape overhead: a chain of 100 × (2×2 matmul + add + scale), forward and backward: 300
 /// primitive ops, so divide the time by 300 for the cost per op (criterion's throughput
 /// line does it).

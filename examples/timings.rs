@@ -7,8 +7,13 @@
 
 use matgrad::engine::testing::{real_matrix, symmetric_from_seed, Spectrum};
 use matgrad::engine::{Axis, Tape};
-use matgrad::spectral::{eigh, logm_sym};
+use matgrad::spectral::{eigh, logm_sym, svd};
 use std::time::Instant;
+
+/// mimalloc for this executable (docs/PERFORMANCE.md: the tape's small allocations); the
+/// library leaves the allocator to its user.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn median_secs(mut f: impl FnMut(), reps: usize) -> f64 {
     for _ in 0..3 {
@@ -60,13 +65,19 @@ fn main() {
     if t.is_finite() {
         out.push(format!("\"chain_2x2_300ops\": {t:e}"));
     }
-    for n in [4usize, 64, 256] {
+    for n in [4usize, 16, 64, 256, 512] {
         if !want(&format!("eigh_fwd_bwd_{n} eigh_fwd_{n} logm_fwd_bwd_{n}")) {
             continue;
         }
         let a = symmetric_from_seed(&Spectrum::log_spaced(n, 0.5, 10.0).values(), 1);
         let (lbar, ubar) = (real_matrix(n, 1, 2), real_matrix(n, n, 3));
-        let reps = if n >= 256 { 11 } else { 101 };
+        let reps = if n >= 512 {
+            5
+        } else if n >= 256 {
+            11
+        } else {
+            101
+        };
         let t = median_secs(
             || {
                 let tape = Tape::new();
@@ -99,6 +110,133 @@ fn main() {
             reps,
         );
         out.push(format!("\"logm_fwd_bwd_{n}\": {t:e}"));
+    }
+    // thin SVD forward + backward with cotangents on U, S and V (PyTorch/JAX: the same
+    // cotangents on U, S and Vh's transpose), and the forward alone
+    for (m, n) in [(64usize, 64usize), (256, 256), (512, 256)] {
+        let name = format!("svd_fwd_bwd_{m}x{n}");
+        if !want(&format!("{name} svd_fwd_{m}x{n}")) {
+            continue;
+        }
+        let k = m.min(n);
+        let a = real_matrix(m, n, 11);
+        let cts = [
+            real_matrix(m, k, 12),
+            real_matrix(k, 1, 13),
+            real_matrix(n, k, 14),
+        ];
+        let reps = if m >= 256 { 11 } else { 101 };
+        let t = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                let (u, s, v) = svd(x).unwrap();
+                std::hint::black_box(tape.vjp(&[u, s, v], &cts, &[x]).unwrap());
+            },
+            reps,
+        );
+        out.push(format!("\"{name}\": {t:e}"));
+        let t = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                std::hint::black_box(svd(x).unwrap());
+            },
+            reps,
+        );
+        out.push(format!("\"svd_fwd_{m}x{n}\": {t:e}"));
+    }
+    // O2P: logm(FᵀF/m + εI) forward + backward for F 1024×256, and the batched layer on
+    // 64 blocks of 64×32 (cotangent: a fixed random matrix)
+    if want("o2p_fwd_bwd_1024x256") {
+        let f = real_matrix(1024, 256, 21);
+        let g = real_matrix(256, 256, 22);
+        let t = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.leaf(f.clone()).unwrap();
+                let y = matgrad::layers::o2p(x, 1e-3).unwrap();
+                std::hint::black_box(tape.vjp(&[y], std::slice::from_ref(&g), &[x]).unwrap());
+            },
+            11,
+        );
+        out.push(format!("\"o2p_fwd_bwd_1024x256\": {t:e}"));
+    }
+    if want("o2p_batch_fwd_bwd_64x64x32") {
+        let f = real_matrix(64 * 64, 32, 23);
+        let g = real_matrix(64 * 32, 32, 24);
+        let t = median_secs(
+            || {
+                let tape = Tape::new();
+                let x = tape.leaf(f.clone()).unwrap();
+                let y = matgrad::layers::o2p_batch(x, 64, 1e-3).unwrap();
+                std::hint::black_box(tape.vjp(&[y], std::slice::from_ref(&g), &[x]).unwrap());
+            },
+            31,
+        );
+        out.push(format!("\"o2p_batch_fwd_bwd_64x64x32\": {t:e}"));
+    }
+    // A·B·C forward + VJP w.r.t. A, B, C on the tape vs the same six GEMMs in bare faer
+    for n in [32usize, 256] {
+        if !want(&format!("abc_fwd_vjp_{n} abc_bare_faer_{n}")) {
+            continue;
+        }
+        let (a, b, c, g) = (
+            real_matrix(n, n, 31),
+            real_matrix(n, n, 32),
+            real_matrix(n, n, 33),
+            real_matrix(n, n, 34),
+        );
+        let reps = if n >= 256 { 31 } else { 201 };
+        let t = median_secs(
+            || {
+                let tape = Tape::new();
+                let (x, y, z) = (
+                    tape.leaf(a.clone()).unwrap(),
+                    tape.leaf(b.clone()).unwrap(),
+                    tape.leaf(c.clone()).unwrap(),
+                );
+                let p = x.matmul(y).unwrap().matmul(z).unwrap();
+                std::hint::black_box(
+                    tape.vjp(&[p], std::slice::from_ref(&g), &[x, y, z])
+                        .unwrap(),
+                );
+            },
+            reps,
+        );
+        out.push(format!("\"abc_fwd_vjp_{n}\": {t:e}"));
+        let (ar, br, cr, gr) = (
+            a.as_real().unwrap().clone(),
+            b.as_real().unwrap().clone(),
+            c.as_real().unwrap().clone(),
+            g.as_real().unwrap().clone(),
+        );
+        // the same per-call parallelism as matgrad's GEMMs
+        let mm = |a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>| {
+            let mut out = faer::Mat::<f64>::zeros(a.nrows(), b.ncols());
+            faer::linalg::matmul::matmul(
+                out.as_mut(),
+                faer::Accum::Replace,
+                a,
+                b,
+                1.0,
+                matgrad::engine::par::gemm_par(a.nrows(), b.ncols(), a.ncols()),
+            );
+            out
+        };
+        let t = median_secs(
+            || {
+                let ab = mm(ar.as_ref(), br.as_ref());
+                let p = mm(ab.as_ref(), cr.as_ref());
+                let abar = mm(gr.as_ref(), cr.transpose()); // Ḡ Cᵀ = cotangent of AB
+                let cbar = mm(ab.transpose(), gr.as_ref());
+                let xbar = mm(abar.as_ref(), br.transpose());
+                let ybar = mm(ar.transpose(), abar.as_ref());
+                std::hint::black_box((p, xbar, ybar, cbar));
+            },
+            reps,
+        );
+        out.push(format!("\"abc_bare_faer_{n}\": {t:e}"));
     }
     for d in [4usize, 8, 32] {
         if !want(&format!("deepo2p_step_64x{d}")) {

@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// mimalloc for this executable (docs/PERFORMANCE.md: the tape's small allocations); the
+/// library leaves the allocator to its user.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "matgrad",

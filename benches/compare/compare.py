@@ -1,118 +1,143 @@
-"""matgrad vs PyTorch vs JAX, side by side on this machine, as ratios.
+"""matgrad vs PyTorch vs JAX, side by side on this machine: the table of issue 11.
 
-Workloads (float64, CPU): a chain of 100 x (2x2 matmul + add + scale) forward+backward
-(300 primitive ops); eigh forward, and forward+backward with cotangents on both outputs;
-logm through the library's best route (matgrad: logm_sym; PyTorch/JAX: U log(L) U^T
-through eigh) forward+backward, for n = 4, 64, 256. Median of repeated runs after warm-up.
-JAX is timed jitted (compile time excluded and reported separately) and eager.
+Every workload of examples/timings.rs that the peers also have (a chain of 100 x (2x2
+matmul + add + scale) forward + backward; eigh forward and forward + backward; thin SVD
+forward and forward + backward with cotangents on U, S, V; O2P logm(F^T F/m + eps I)
+forward + backward for F 1024x256 and for a batch of 64 blocks of 64x32), plus matgrad's
+A·B·C forward + VJP against the same six GEMMs in bare faer. float64, CPU.
+
+For each thread count (1 and 2: RAYON_NUM_THREADS for matgrad, torch.set_num_threads and
+OMP/MKL for PyTorch, XLA's intra-op flags for JAX), `--rounds` interleaved rounds run
+matgrad, PyTorch and JAX one after the other, each in a fresh process that reports the
+median of its repetitions; the table gives the median over rounds and the min over rounds.
+JAX is jitted, its compile time excluded from the timings and reported on its own. Peak
+resident memory is measured for a process that runs only the O2P 1024x256 workload.
 
 Run (from the repository root):
     python3 -m venv .venv && .venv/bin/pip install jax numpy torch
-    .venv/bin/python benches/compare/compare.py > docs/results/compare.md
+    cargo build --release --example timings
+    .venv/bin/python benches/compare/compare.py [--rounds 3] [--threads 1 2] > table.md
 """
+import argparse
 import json
+import os
+import platform
+import statistics
 import subprocess
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import torch
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMINGS = os.path.join(ROOT, "target", "release", "examples", "timings")
+PEERS = os.path.join(ROOT, "benches", "compare", "peers.py")
 
-jax.config.update("jax_enable_x64", True)
-torch.set_default_dtype(torch.float64)
-rng = np.random.default_rng(0)
-
-
-def median(f, reps):
-    for _ in range(3):
-        f()
-    ts = []
-    for _ in range(reps):
-        s = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - s)
-    return float(np.median(ts))
+ap = argparse.ArgumentParser()
+ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+ap.add_argument("--only", default="")
+args = ap.parse_args()
 
 
-def spd(n):
-    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    a = q @ np.diag(np.geomspace(0.5, 10.0, n)) @ q.T
-    return 0.5 * (a + a.T)
+def env_for(threads):
+    e = dict(os.environ)
+    e["RAYON_NUM_THREADS"] = str(threads)
+    return e
 
 
-res = {"torch": {}, "jax_jit": {}, "jax_compile": {}}
-
-x0, w0, b0 = (rng.standard_normal((2, 2)) for _ in range(3))
-
-
-def torch_chain():
-    w = torch.tensor(w0, requires_grad=True)
-    x, b = torch.tensor(x0), torch.tensor(b0)
-    for _ in range(100):
-        x = (w @ x + b) * 0.5
-    x.sum().backward()
+def run(cmd, threads):
+    """Runs one process; returns its stdout as JSON."""
+    p = subprocess.run(cmd, capture_output=True, env=env_for(threads), text=True)
+    if p.returncode != 0:
+        sys.exit(f"{cmd} failed:\n{p.stderr}")
+    return json.loads(p.stdout)
 
 
-res["torch"]["chain_2x2_300ops"] = median(torch_chain, 201)
+def peak_rss(cmd, threads):
+    """Peak resident memory (MiB) of a child process, via wait4."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for(threads))
+    _, status, ru = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{cmd} failed: {p.stderr.read().decode()}")
+    return ru.ru_maxrss / 1024
 
 
-def jchain(w, x, b):
-    for _ in range(100):
-        x = (w @ x + b) * 0.5
-    return x.sum()
+def matgrad_cmd(only):
+    return [TIMINGS] + ([only] if only else [])
 
 
-g = jax.jit(jax.grad(jchain))
-args = (jnp.asarray(w0), jnp.asarray(x0), jnp.asarray(b0))
-s = time.perf_counter(); g(*args).block_until_ready(); res["jax_compile"]["chain_2x2_300ops"] = time.perf_counter() - s
-res["jax_jit"]["chain_2x2_300ops"] = median(lambda: g(*args).block_until_ready(), 201)
+def peer_cmd(lib, threads, only):
+    return [sys.executable, PEERS, "--lib", lib, "--threads", str(threads)] + (["--only", only] if only else [])
 
-for n in [4, 64, 256]:
-    a = spd(n)
-    lbar, ubar = rng.standard_normal(n), rng.standard_normal((n, n))
-    reps = 11 if n >= 256 else 101
 
-    def t_eigh_fb():
-        x = torch.tensor(a, requires_grad=True)
-        l, u = torch.linalg.eigh(x)
-        torch.autograd.backward([l, u], [torch.tensor(lbar), torch.tensor(ubar)])
+if not os.path.exists(TIMINGS):
+    subprocess.run(["cargo", "build", "--release", "--example", "timings"], cwd=ROOT, check=True)
 
-    def t_eigh_f():
-        torch.linalg.eigh(torch.tensor(a))
+print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
+      f"`{' '.join(['benches/compare/compare.py'] + sys.argv[1:])}`\n")
+for threads in args.threads:
+    times = {"matgrad": {}, "torch": {}, "jax": {}}
+    compile_s, versions = {}, {}
+    for r in range(args.rounds):
+        mg = run(matgrad_cmd(args.only), threads)
+        for k, v in mg.items():
+            times["matgrad"].setdefault(k, []).append(v)
+        for lib in ["torch", "jax"]:
+            out = run(peer_cmd(lib, threads, args.only), threads)
+            versions[lib] = out["version"]
+            for k, v in out["times"].items():
+                times[lib].setdefault(k, []).append(v)
+            if lib == "jax":
+                for k, v in out["compile"].items():
+                    compile_s.setdefault(k, []).append(v)
+        print(f"round {r + 1}/{args.rounds} at {threads} thread(s) done", file=sys.stderr)
+    print(f"## {threads} thread{'s' if threads > 1 else ''}\n")
+    print(f"{versions.get('torch', '')}, {versions.get('jax', '')}; {args.rounds} interleaved rounds; "
+          "median over rounds (min in brackets); ratio = peer median / matgrad median (> 1: matgrad faster)\n")
+    print("| workload | matgrad | PyTorch | JAX jit | PyTorch / matgrad | JAX / matgrad | JAX compile |")
+    print("|---|---|---|---|---|---|---|")
 
-    def t_logm_fb():
-        x = torch.tensor(a, requires_grad=True)
-        l, u = torch.linalg.eigh(x)
-        y = (u * torch.log(l)) @ u.T
-        y.backward(torch.tensor(ubar))
+    def cell(xs):
+        if not xs:
+            return "-"
+        med, lo = statistics.median(xs), min(xs)
+        unit, f = ("ms", 1e3) if med >= 1e-3 else ("µs", 1e6)
+        return f"{med * f:.3g} {unit} ({lo * f:.3g})"
 
-    res["torch"][f"eigh_fwd_bwd_{n}"] = median(t_eigh_fb, reps)
-    res["torch"][f"eigh_fwd_{n}"] = median(t_eigh_f, reps)
-    res["torch"][f"logm_fwd_bwd_{n}"] = median(t_logm_fb, reps)
-
-    def jeigh_loss(x):
-        l, u = jnp.linalg.eigh(x)
-        return jnp.sum(l * lbar) + jnp.sum(u * ubar)
-
-    def jlogm_loss(x):
-        l, u = jnp.linalg.eigh(x)
-        return jnp.sum(((u * jnp.log(l)) @ u.T) * ubar)
-
-    ja = jnp.asarray(a)
-    for name, fn in [(f"eigh_fwd_bwd_{n}", jax.jit(jax.grad(jeigh_loss))), (f"eigh_fwd_{n}", jax.jit(jnp.linalg.eigh)),
-                     (f"logm_fwd_bwd_{n}", jax.jit(jax.grad(jlogm_loss)))]:
-        s = time.perf_counter(); jax.block_until_ready(fn(ja)); res["jax_compile"][name] = time.perf_counter() - s
-        res["jax_jit"][name] = median(lambda: jax.block_until_ready(fn(ja)), reps)
-
-mg = json.loads(subprocess.run(["cargo", "run", "--release", "-q", "--example", "timings"], check=True,
-                               capture_output=True, text=True).stdout)
-
-print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), jax {jax.__version__}, numpy {np.__version__}\n")
-print("| workload | matgrad | PyTorch | JAX jit | PyTorch / matgrad | JAX jit / matgrad | JAX compile |")
-print("|---|---|---|---|---|---|---|")
-for k, v in mg.items():
-    pt, jj, jc = res["torch"].get(k), res["jax_jit"].get(k), res["jax_compile"].get(k)
-    fmt = lambda x: f"{x * 1e6:.1f} µs" if x is not None else "-"
-    ratio = lambda x: f"{x / v:.2f}×" if x is not None else "-"
-    print(f"| {k} | {fmt(v)} | {fmt(pt)} | {fmt(jj)} | {ratio(pt)} | {ratio(jj)} | {fmt(jc)} |")
+    for k, xs in times["matgrad"].items():
+        if k.startswith("abc_bare") or k.startswith("deepo2p") or k.startswith("conv2d"):
+            continue
+        m = statistics.median(xs)
+        pt, jx = times["torch"].get(k, []), times["jax"].get(k, [])
+        ratio = lambda ys: f"{statistics.median(ys) / m:.2f}×" if ys else "-"
+        jc = f"{statistics.median(compile_s[k]):.2f} s" if k in compile_s else "-"
+        name = k
+        if k.startswith("abc_fwd_vjp"):
+            bare = times["matgrad"].get(k.replace("abc_fwd_vjp", "abc_bare_faer"), [])
+            name = f"{k} (bare faer: {cell(bare)}, matgrad / faer {m / statistics.median(bare):.2f}×)"
+        print(f"| {name} | {cell(xs)} | {cell(pt)} | {cell(jx)} | {ratio(pt)} | {ratio(jx)} | {jc} |")
+    # backward-alone estimates (forward + backward minus forward, medians)
+    lines = []
+    for k in times["matgrad"]:
+        if k.startswith("svd_fwd_bwd_") or k.startswith("eigh_fwd_bwd_"):
+            fk = k.replace("_fwd_bwd_", "_fwd_")
+            for lib in ["matgrad", "torch", "jax"]:
+                fb, f = times[lib].get(k), times[lib].get(fk)
+                if fb and f:
+                    b = statistics.median(fb) - statistics.median(f)
+                    lines.append((k.replace("_fwd_bwd", ""), lib, b / statistics.median(f)))
+    if lines:
+        print("\nBackward alone / forward (medians of forward + backward minus forward):\n")
+        print("| decomposition | matgrad | PyTorch | JAX |")
+        print("|---|---|---|---|")
+        keys = sorted({k for k, _, _ in lines}, key=lambda s: (s.split("_")[0], int(s.split("_")[-1].split("x")[0])))
+        for key in keys:
+            row = {lib: f"{r:.2f}" for k, lib, r in lines if k == key}
+            print(f"| {key} | {row.get('matgrad', '-')} | {row.get('torch', '-')} | {row.get('jax', '-')} |")
+    print()
+if not args.only or "o2p_fwd_bwd_1024x256" in args.only:
+    print("## Peak resident memory, a process running only O2P 1024×256 forward + backward (1 thread)\n")
+    print("| matgrad | PyTorch | JAX |")
+    print("|---|---|---|")
+    mem = [peak_rss(matgrad_cmd("o2p_fwd_bwd_1024x256"), 1)] + [
+        peak_rss(peer_cmd(lib, 1, "o2p_fwd_bwd_1024x256"), 1) for lib in ["torch", "jax"]]
+    print(" | ".join(f"{m:.0f} MiB" for m in mem).join(["| ", " |"]))

@@ -8,6 +8,7 @@
 //! - [`Tape`], [`Var`], [`Op`]: the arena, handles, and the open op trait.
 //! - [`ops`]: the core ops (arithmetic, matmul, structure, elementwise, reductions,
 //!   inverse/solve/det, Cholesky, Kronecker).
+//! - [`par`]: parallelism chosen per call by size, and the thread cap.
 //! - [`check`]: the gradient checker (finite differences, dot-product test, second order).
 //! - [`testing`]: generators of matrices with a prescribed spectrum, and proptest strategies.
 //!
@@ -32,6 +33,7 @@ pub mod check;
 mod error;
 mod functional;
 pub mod ops;
+pub mod par;
 pub mod spec;
 mod tape;
 pub mod testing;

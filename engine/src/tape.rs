@@ -307,6 +307,7 @@ fn validate_value(op: &'static str, v: &Value) -> Result<()> {
 impl Tape {
     /// An empty tape that records.
     pub fn new() -> Self {
+        crate::par::init();
         Tape {
             inner: RefCell::new(Inner {
                 nodes: Vec::with_capacity(64),

@@ -215,6 +215,7 @@ impl Op for Svd {
             }
             acc(like(sb, dtype)?.diag_embed(k, k)?, &mut core)?;
         }
+        let (mut xu_done, mut xv_done) = (None, None);
         if ub.is_some() || vb.is_some() {
             let pairs = self.pairs_for_vectors()?;
             self.check_rank()?;
@@ -289,34 +290,51 @@ impl Op for Svd {
             };
             acc(fm.mul(sum)?.scale(0.5)?, &mut core)?;
             acc(fp.mul(diff)?.scale(0.5)?, &mut core)?;
+            (xu_done, xv_done) = (xu, xv);
         }
-        let mut ga = match core {
-            Some(c) => Some(u.matmul(c)?.matmul_forms(Form::Plain, v, Form::Adjoint)?),
-            None => None,
-        };
         let sinv_row = |rows: usize| -> EResult<Var<'t>> {
             like(s.powf(-1.0)?.transpose()?.broadcast_to(rows, k)?, dtype)
         };
+        // The off-range terms, folded into the core so that the whole adjoint costs two
+        // GEMMs after Uᴴ Ū and Vᴴ V̄ (as PyTorch's svd_backward):
+        //   m > k: (I − UUᴴ) Ū S⁻¹ Vᴴ = (Ū S⁻¹ − U (Xᵤ S⁻¹)) Vᴴ,
+        //   n > k: U S⁻¹ V̄ᴴ (I − VVᴴ) = U (S⁻¹ V̄ᴴ − (Xᵥ S⁻¹)ᴴ Vᴴ).
+        // A thin SVD has k = min(m, n), so at most one of them is present.
+        let mut left = None; // Ū S⁻¹ (m > k)
+        let mut right = None; // V̄ S⁻¹ (n > k)
         if let (Some(ub), true) = (ub, m > k) {
-            // (I − UUᴴ) Ū S⁻¹ Vᴴ
-            let w = ub.mul(sinv_row(m)?)?;
-            let w = w.sub(u.matmul(u.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?;
-            let t = w.matmul_forms(Form::Plain, v, Form::Adjoint)?;
-            ga = Some(match ga {
-                Some(g) => g.add(t)?,
-                None => t,
-            });
+            let xu = match xu_done {
+                Some(x) => x,
+                None => u.matmul_forms(Form::Adjoint, ub, Form::Plain)?,
+            };
+            acc(xu.mul(sinv_row(k)?)?.neg()?, &mut core)?;
+            left = Some(ub.mul(sinv_row(m)?)?);
         }
         if let (Some(vb), true) = (vb, n > k) {
-            // U S⁻¹ V̄ᴴ (I − VVᴴ) = U ((I − VVᴴ) V̄ S⁻¹)ᴴ
-            let w = vb.mul(sinv_row(n)?)?;
-            let w = w.sub(v.matmul(v.matmul_forms(Form::Adjoint, w, Form::Plain)?)?)?;
-            let t = u.matmul_forms(Form::Plain, w, Form::Adjoint)?;
-            ga = Some(match ga {
-                Some(g) => g.add(t)?,
-                None => t,
-            });
+            let xv = match xv_done {
+                Some(x) => x,
+                None => v.matmul_forms(Form::Adjoint, vb, Form::Plain)?,
+            };
+            acc(xv.mul(sinv_row(k)?)?.adjoint()?.neg()?, &mut core)?;
+            right = Some(vb.mul(sinv_row(n)?)?);
         }
+        let ga = match (core, left, right) {
+            (None, _, _) => None,
+            (Some(c), Some(l), _) => Some(u.matmul(c)?.add(l)?.matmul_forms(
+                Form::Plain,
+                v,
+                Form::Adjoint,
+            )?),
+            (Some(c), None, Some(r)) => Some(
+                u.matmul(
+                    c.matmul_forms(Form::Plain, v, Form::Adjoint)?
+                        .add(r.adjoint()?)?,
+                )?,
+            ),
+            (Some(c), None, None) => {
+                Some(u.matmul(c)?.matmul_forms(Form::Plain, v, Form::Adjoint)?)
+            }
+        };
         Ok(vec![ga])
     }
 
@@ -461,14 +479,34 @@ impl Op for Svd {
     }
 }
 
+/// faer's thin SVD with the parallelism chosen by size
+/// ([`matgrad_engine::par::decomposition_par`] of the smaller side).
 fn thin<T: Scalar>(a: &faer::Mat<T>) -> Result<(faer::Mat<T>, Vec<f64>, faer::Mat<T>)> {
-    let s = a.thin_svd().map_err(|e| SpectralError::NoConvergence {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::svd::{svd as faer_svd, svd_scratch, ComputeSvdVectors};
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let par = matgrad_engine::par::decomposition_par(k);
+    let mut u = faer::Mat::<T>::zeros(m, k);
+    let mut v = faer::Mat::<T>::zeros(n, k);
+    let mut s = faer::diag::Diag::<T>::zeros(k);
+    let thin = ComputeSvdVectors::Thin;
+    let scratch = svd_scratch::<T>(m, n, thin, thin, par, Default::default());
+    faer_svd(
+        a.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        Some(v.as_mut()),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|e| SpectralError::NoConvergence {
         op: OP,
         detail: format!("{e:?}"),
     })?;
-    let k = a.nrows().min(a.ncols());
-    let sv: Vec<f64> = (0..k).map(|i| s.S().column_vector()[i].re()).collect();
-    Ok((s.U().to_owned(), sv, s.V().to_owned()))
+    let sv: Vec<f64> = (0..k).map(|i| s.column_vector()[i].re()).collect();
+    Ok((u, sv, v))
 }
 
 /// Thin SVD `A = U diag(S) Vᴴ` (S descending, k×1 real) with default options.

@@ -2,7 +2,7 @@
 //! decompose with faer; and the kernel `U (W ∘ Uᴴ G U) Uᴴ` that every rule of the
 //! Daleckii–Krein family reduces to.
 
-use faer::{Mat, Side};
+use faer::Mat;
 use matgrad_engine::ops::matmul::gemm;
 use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
 
@@ -17,16 +17,35 @@ pub struct SymEig {
     pub u: Value,
 }
 
+/// faer's self-adjoint eigensolver on the lower triangle, with the parallelism chosen by
+/// size ([`matgrad_engine::par::decomposition_par`]).
 fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)> {
-    let e = a
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|err| SpectralError::NoConvergence {
-            op,
-            detail: format!("{err:?}"),
-        })?;
-    let s = e.S();
-    let lambda: Vec<f64> = (0..a.nrows()).map(|i| s.column_vector()[i].re()).collect();
-    Ok((lambda, e.U().to_owned()))
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let n = a.nrows();
+    let par = matgrad_engine::par::decomposition_par(n);
+    let mut u = Mat::<T>::zeros(n, n);
+    let mut s = faer::diag::Diag::<T>::zeros(n);
+    let scratch =
+        evd::self_adjoint_evd_scratch::<T>(n, evd::ComputeEigenvectors::Yes, par, default());
+    evd::self_adjoint_evd(
+        a.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        default(),
+    )
+    .map_err(|err| SpectralError::NoConvergence {
+        op,
+        detail: format!("{err:?}"),
+    })?;
+    let lambda: Vec<f64> = (0..n).map(|i| s.column_vector()[i].re()).collect();
+    Ok((lambda, u))
+}
+
+fn default<D: Default>() -> D {
+    D::default()
 }
 
 /// Validates a square, Hermitian (within [`HERMITIAN_RTOL`]) input and decomposes its
@@ -90,7 +109,7 @@ pub fn hermitian_product<T: Scalar>(y: faer::MatRef<'_, T>, u: faer::MatRef<'_, 
         BlockStructure::Rectangular,
         faer::Conj::Yes,
         T::from_f64(1.0),
-        faer::Par::Seq,
+        matgrad_engine::par::gemm_par(n, n / 2, y.ncols()),
     );
     for j in 0..n {
         out[(j, j)] = T::from_f64(out[(j, j)].re());

@@ -23,7 +23,7 @@
 use std::rc::Rc;
 
 use faer::linalg::matmul::matmul_with_conj;
-use faer::{Accum, Conj, Mat, MatRef, Par};
+use faer::{Accum, Conj, Mat, MatRef};
 
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, ew1, same_dtype};
@@ -65,6 +65,7 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
         Form::Adjoint => (b.transpose(), conj),
     };
     let mut out = Mat::zeros(a.nrows(), b.ncols());
+    let par = crate::par::gemm_par(a.nrows(), b.ncols(), a.ncols());
     matmul_with_conj(
         out.as_mut(),
         Accum::Replace,
@@ -73,7 +74,7 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
         b,
         cb,
         T::from_f64(1.0),
-        Par::Seq,
+        par,
     );
     out
 }
