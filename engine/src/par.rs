@@ -31,8 +31,11 @@ pub use faer::Par;
 /// a 96³ product (≈ 0.2 ms sequential on the machine class).
 pub const GEMM_PAR_MIN_MACS: usize = 96 * 96 * 96;
 
-/// An eigen- or singular value decomposition of at least this order runs in parallel.
-pub const DECOMPOSITION_PAR_MIN_N: usize = 192;
+/// An eigen- or singular value decomposition of at least this order runs in parallel. On
+/// the 2-core machine class faer's parallel eigh and SVD were *slower* at n = 256 (eigh
+/// forward 6.4 vs 5.9 ms, SVD 256² 12.7 vs 10.8 ms) and faster at 512 (eigh forward 24 vs
+/// 30 ms); docs/PERFORMANCE.md.
+pub const DECOMPOSITION_PAR_MIN_N: usize = 384;
 
 static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
 static GLOBAL_SEQ: Once = Once::new();
@@ -87,8 +90,8 @@ mod tests {
         assert!(matches!(gemm_par(4, 4, 4), Par::Seq));
         assert!(matches!(gemm_par(96, 96, 96), Par::Rayon(_)));
         assert!(matches!(gemm_par(95, 96, 96), Par::Seq));
-        assert!(matches!(decomposition_par(191), Par::Seq));
-        assert!(matches!(decomposition_par(192), Par::Rayon(_)));
+        assert!(matches!(decomposition_par(383), Par::Seq));
+        assert!(matches!(decomposition_par(384), Par::Rayon(_)));
         set_max_threads(1);
         assert!(matches!(gemm_par(1024, 1024, 1024), Par::Seq));
         assert!(matches!(decomposition_par(1024), Par::Seq));
