@@ -18,8 +18,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::convnet::{grey_picture, patch, train, ImageSet, Schedule};
-use super::data::{decode, TEXTURES};
+use super::convnet::{grey_picture, labelled_patches, train, ImageSet, Schedule};
+use super::data::TEXTURES;
 use super::{Outcome, TrainOptions};
 
 type EResult<T> = Result<T, matgrad::Error>;
@@ -101,33 +101,8 @@ fn textures(
     n_test: usize,
     rng: &mut StdRng,
 ) -> Result<(ImageSet, ImageSet), String> {
-    let mut sets = [Vec::new(), Vec::new()];
-    for (label, (name, bytes)) in TEXTURES.iter().enumerate() {
-        let img = decode(name, bytes)?;
-        let half = img.height / 2;
-        for _ in 0..n_train {
-            sets[0].push((patch(&img, 0..half, SIDE, rng), label));
-        }
-        for _ in 0..n_test {
-            sets[1].push((patch(&img, half..img.height, SIDE, rng), label));
-        }
-    }
-    let sd = {
-        let all: Vec<f64> = sets[0]
-            .iter()
-            .flat_map(|(p, _)| p.iter().copied())
-            .collect();
-        (all.iter().map(|v| v * v).sum::<f64>() / all.len() as f64).sqrt()
-    };
-    let make = |v: &Vec<(Vec<f64>, usize)>| ImageSet {
-        side: SIDE,
-        images: v
-            .iter()
-            .map(|(p, _)| p.iter().map(|x| x / sd).collect())
-            .collect(),
-        labels: v.iter().map(|(_, l)| *l).collect(),
-    };
-    Ok((make(&sets[0]), make(&sets[1])))
+    let [train, test] = labelled_patches(&TEXTURES, SIDE, n_train, n_test, rng)?;
+    Ok((train, test))
 }
 
 struct Net {

@@ -55,6 +55,43 @@ pub fn patch(img: &Image, rows: std::ops::Range<usize>, side: usize, rng: &mut S
     v
 }
 
+/// Patches labelled by source image (label = position in `images`): `n_train` from the top
+/// half of each image, `n_test` from the bottom half; mean removed, scaled by the training
+/// set's RMS. Returns `[train, test]`.
+pub fn labelled_patches(
+    images: &[(&str, &[u8])],
+    side: usize,
+    n_train: usize,
+    n_test: usize,
+    rng: &mut StdRng,
+) -> Result<[ImageSet; 2], String> {
+    let mut sets = [Vec::new(), Vec::new()];
+    for (label, (name, bytes)) in images.iter().enumerate() {
+        let img = super::data::decode(name, bytes)?;
+        let half = img.height / 2;
+        for _ in 0..n_train {
+            sets[0].push((patch(&img, 0..half, side, rng), label));
+        }
+        for _ in 0..n_test {
+            sets[1].push((patch(&img, half..img.height, side, rng), label));
+        }
+    }
+    let all: Vec<f64> = sets[0]
+        .iter()
+        .flat_map(|(p, _)| p.iter().copied())
+        .collect();
+    let sd = (all.iter().map(|v| v * v).sum::<f64>() / all.len().max(1) as f64).sqrt();
+    let make = |v: &Vec<(Vec<f64>, usize)>| ImageSet {
+        side,
+        images: v
+            .iter()
+            .map(|(p, _)| p.iter().map(|x| x / sd).collect())
+            .collect(),
+        labels: v.iter().map(|(_, l)| *l).collect(),
+    };
+    Ok([make(&sets[0]), make(&sets[1])])
+}
+
 /// Adam steps of minibatches, seeded.
 #[derive(Clone, Copy)]
 pub struct Schedule {

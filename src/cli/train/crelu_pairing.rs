@@ -20,7 +20,7 @@ use matgrad::layers::{
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::convnet::{patch, train, ImageSet, Schedule};
+use super::convnet::{labelled_patches, patch, train, ImageSet, Schedule};
 use super::data::{decode, CAMERA, TEXTURES};
 use super::{Outcome, TrainOptions};
 
@@ -205,36 +205,6 @@ impl ConvNet {
     }
 }
 
-/// Patches of each source image labelled by image: top halves for training, bottom halves
-/// for testing; scaled by the training set's RMS.
-fn labelled(n_train: usize, n_test: usize, rng: &mut StdRng) -> Result<[ImageSet; 2], String> {
-    let mut sets = [Vec::new(), Vec::new()];
-    for (label, (name, bytes)) in TEXTURES.iter().chain(std::iter::once(&CAMERA)).enumerate() {
-        let img = decode(name, bytes)?;
-        let half = img.height / 2;
-        for _ in 0..n_train {
-            sets[0].push((patch(&img, 0..half, NET_SIDE, rng), label));
-        }
-        for _ in 0..n_test {
-            sets[1].push((patch(&img, half..img.height, NET_SIDE, rng), label));
-        }
-    }
-    let all: Vec<f64> = sets[0]
-        .iter()
-        .flat_map(|(p, _)| p.iter().copied())
-        .collect();
-    let sd = (all.iter().map(|v| v * v).sum::<f64>() / all.len() as f64).sqrt();
-    let make = |v: &Vec<(Vec<f64>, usize)>| ImageSet {
-        side: NET_SIDE,
-        images: v
-            .iter()
-            .map(|(p, _)| p.iter().map(|x| x / sd).collect())
-            .collect(),
-        labels: v.iter().map(|(_, l)| *l).collect(),
-    };
-    Ok([make(&sets[0]), make(&sets[1])])
-}
-
 fn run_net(
     act: Act,
     [train_set, test_set]: &[ImageSet; 2],
@@ -306,7 +276,8 @@ pub fn run(opts: &TrainOptions) -> Result<Outcome, String> {
         let all: Vec<f64> = tr.iter().flatten().copied().collect();
         let sd = (all.iter().map(|v| v * v).sum::<f64>() / all.len() as f64).sqrt();
         let (x, x_test) = (matrix(&tr, sd), matrix(&te, sd));
-        let sets = labelled(net_train, net_test, &mut rng)?;
+        let images = [TEXTURES[0], TEXTURES[1], TEXTURES[2], CAMERA];
+        let sets = labelled_patches(&images, NET_SIDE, net_train, net_test, &mut rng)?;
         for (k, (act, label)) in [(Act::Relu, "ReLU"), (Act::Crelu, "CReLU")]
             .iter()
             .enumerate()
