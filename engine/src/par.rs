@@ -74,6 +74,14 @@ pub fn decomposition_par(n: usize) -> Par {
     parallel(n >= DECOMPOSITION_PAR_MIN_N)
 }
 
+/// Whether `batch` independent blocks of `macs_per_block` multiply-adds each should be
+/// spread over rayon's threads (each block then runs sequentially): when there are at least
+/// two blocks, more than one thread, and as much work in total as a parallel GEMM
+/// ([`GEMM_PAR_MIN_MACS`]).
+pub fn blocks_parallel(batch: usize, macs_per_block: usize) -> bool {
+    batch > 1 && max_threads() > 1 && batch.saturating_mul(macs_per_block) >= GEMM_PAR_MIN_MACS
+}
+
 /// Sets faer's global parallelism to sequential, once per process (see the module doc).
 pub(crate) fn init() {
     GLOBAL_SEQ.call_once(|| faer::set_global_parallelism(Par::Seq));
@@ -92,7 +100,11 @@ mod tests {
         assert!(matches!(gemm_par(95, 96, 96), Par::Seq));
         assert!(matches!(decomposition_par(383), Par::Seq));
         assert!(matches!(decomposition_par(384), Par::Rayon(_)));
+        assert!(blocks_parallel(2, GEMM_PAR_MIN_MACS / 2));
+        assert!(!blocks_parallel(2, GEMM_PAR_MIN_MACS / 2 - 1));
+        assert!(!blocks_parallel(1, GEMM_PAR_MIN_MACS));
         set_max_threads(1);
+        assert!(!blocks_parallel(64, GEMM_PAR_MIN_MACS));
         assert!(matches!(gemm_par(1024, 1024, 1024), Par::Seq));
         assert!(matches!(decomposition_par(1024), Par::Seq));
         set_max_threads(0);

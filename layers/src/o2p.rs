@@ -2,12 +2,13 @@
 //! O2P, Carreira et al. 2012).
 //!
 //! forward: `F` (m local features × d) ↦ `L = logm_sym(FᴴF/m + εI)` (d×d).
-//! The gradient is the composition of the engine's matmul rules and the Daleckii–Krein rule
-//! of `logm_sym`: `Ȳ = U (P ∘ Uᴴ sym(L̄) U) Uᴴ`, `F̄ = (2/m) F Ȳ` — exact at repeated
+//! The covariance is one `gram` node (`α = 1/m`, ridge ε; exactly Hermitian). The gradient
+//! is the composition of its rule and the Daleckii–Krein rule of `logm_sym`:
+//! `Ȳ = U (P ∘ Uᴴ sym(L̄) U) Uᴴ`, `F̄ = (1/m) F (Ȳ + Ȳᴴ) = (2/m) F Ȳ` — exact at repeated
 //! eigenvalues of the covariance (where the widely copied K-matrix code zeroes infinities
 //! and is silently wrong). Derivation: docs/math/o2p.md.
 
-use matgrad_engine::{Form, Var};
+use matgrad_engine::Var;
 use matgrad_spectral::logm_sym;
 
 use crate::error::{LayerError, Result};
@@ -36,11 +37,9 @@ pub fn o2p(features: Var<'_>, eps: f64) -> Result<Var<'_>> {
         });
     }
     let m = features.shape().0 as f64;
-    let c = features
-        .matmul_forms(Form::Adjoint, features, Form::Plain)?
-        .scale(1.0 / m)?
-        .add_identity(eps)?;
-    logm_sym(c.sym()?)
+    // one node, exactly Hermitian: the eigensolver reads it without a symmetrised copy
+    let c = features.gram_blocks(1, 1.0 / m, eps)?;
+    logm_sym(c)
 }
 
 #[cfg(test)]

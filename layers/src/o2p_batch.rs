@@ -2,15 +2,15 @@
 //!
 //! forward: a stack of `batch` feature matrices `F_b` (m×d each; the input is
 //! `(batch·m)×d`, the layout of [`matgrad_engine::Var::bmm_forms`]) ↦ the stack of
-//! `L_b = logm(F_bᴴF_b/m + εI)` (`(batch·d)×d`), through one `bmm` node (the covariances)
-//! and one [`matgrad_spectral::matrix_function_sym_batched`] node (the logarithms). The
-//! values and derivatives are those of [`crate::o2p`] applied to each block — the same
+//! `L_b = logm(F_bᴴF_b/m + εI)` (`(batch·d)×d`), through one `gram` node (the
+//! covariances, `α = 1/m`, ridge ε) and one
+//! [`matgrad_spectral::matrix_function_sym_batched`] node (the logarithms). The values and derivatives are those of [`crate::o2p`] applied to each block — the same
 //! Daleckii–Krein rule, exact at repeated covariance eigenvalues — with `O(1)` tape nodes
 //! instead of `O(batch)`. [`triu_rows`] turns the stack into the `batch × d(d+1)/2`
 //! descriptor matrix, row b being [`crate::triu_vec`]`(L_b)`, in `O(d)` nodes.
 //! Derivation: docs/math/o2p.md (batched form).
 
-use matgrad_engine::{DType, Error, Form, Value, Var};
+use matgrad_engine::{DType, Error, Value, Var};
 use matgrad_spectral::{matrix_function_sym_batched, SymFn};
 
 use crate::error::Result;
@@ -64,15 +64,8 @@ pub fn o2p_batch(f: Var<'_>, batch: usize, eps: f64) -> Result<Var<'_>> {
             shape: (m, d),
         });
     }
-    let ridge = faer::Mat::<f64>::from_fn(batch * d, d, |i, j| if i % d == j { eps } else { 0.0 });
-    let ridge = match f.dtype() {
-        DType::F64 => Value::Real(ridge),
-        DType::C64 => Value::Complex(Value::Real(ridge).to_complex()),
-    };
     let c = f
-        .bmm_forms(Form::Adjoint, f, Form::Plain, batch)
-        .and_then(|c| c.scale(1.0 / m as f64))
-        .and_then(|c| c.add(f.tape().constant(ridge)?))
+        .gram_blocks(batch, 1.0 / m as f64, eps)
         .map_err(|e| e.within(OP))?;
     matrix_function_sym_batched(c, d, SymFn::Log).map_err(|e| e.within(OP))
 }

@@ -67,6 +67,18 @@ def bmm(a, b, k, fa, fb):
     return jnp.concatenate([op[fa](a[i * p:(i + 1) * p]) @ op[fb](b[i * r:(i + 1) * r]) for i in range(k)], axis=0)
 
 
+def gram(f, k, alpha, ridge):
+    """Stacked blocks: C_b = alpha F_b^H F_b + ridge I."""
+    m, d = f.shape[0] // k, f.shape[1]
+    return jnp.concatenate([alpha * f[i * m:(i + 1) * m].conj().T @ f[i * m:(i + 1) * m] + ridge * jnp.eye(d)
+                            for i in range(k)], axis=0)
+
+
+def herm_sum(x, k, alpha):
+    n = x.shape[1]
+    return jnp.concatenate([alpha * (x[i * n:(i + 1) * n] + x[i * n:(i + 1) * n].conj().T) for i in range(k)], axis=0)
+
+
 def softplus(x):
     return jnp.logaddexp(x, 0.0)
 
@@ -141,6 +153,10 @@ CASES = [
     ("take_rows_complex", lambda a: a[np.array([1, 2])], [cplx(3, 2)]),
     ("scatter_rows", lambda a: jnp.zeros((4, 2)).at[np.array([2, 0, 2])].add(a), [real(3, 2)]),
     ("bmm_complex_hh", lambda a, b: bmm(a, b, 2, "adjoint", "adjoint"), [cplx(6, 2), cplx(8, 3)]),
+    ("gram", lambda f: gram(f, 1, 1.0, 0.0), [real(5, 3)]),
+    ("gram_cov_batched", lambda f: gram(f, 3, 0.25, 0.01), [real(12, 2)]),
+    ("gram_complex_wide", lambda f: gram(f, 2, -0.5, 0.3), [cplx(4, 3)]),
+    ("herm_sum_complex", lambda x: herm_sum(x, 2, 0.7), [cplx(6, 3)]),
 ]
 
 
@@ -166,6 +182,9 @@ OP = {
     "bmm_complex_hh": ("bmm", {"batch": 2, "a": "adjoint", "b": "adjoint"}),
     "take_rows": ("take_rows", {"idx": "2,0,2"}), "take_rows_complex": ("take_rows", {"idx": "1,2"}),
     "scatter_rows": ("scatter_rows", {"idx": "2,0,2", "m": 4}),
+    "gram_cov_batched": ("gram", {"batch": 3, "alpha": 0.25, "ridge": 0.01}),
+    "gram_complex_wide": ("gram", {"batch": 2, "alpha": -0.5, "ridge": 0.3}),
+    "herm_sum_complex": ("herm_sum", {"batch": 2, "alpha": 0.7}),
 }
 
 

@@ -31,6 +31,8 @@ pub mod cholesky;
 pub mod complex;
 pub mod elementwise;
 pub mod gather;
+pub mod gram;
+pub mod herm_sum;
 pub mod inverse;
 pub mod kron;
 pub mod matmul;

@@ -381,6 +381,45 @@ pub fn specs() -> Vec<OpSpec> {
                 .param("batch", "1"),
             ]
         }),
+        unary(
+            "gram",
+            "scaled, ridged Gram of stacked blocks: C_b = α F_bᴴ F_b + εI, F (batch·m)×d",
+        )
+        .param("batch", "1", "number of blocks in the stack")
+        .param("alpha", "1", "the factor α (1/m for a covariance)")
+        .param("ridge", "0", "the constant ε added to each diagonal")
+        .apply(|x, p| {
+            one(x[0].gram_blocks(p.usize("batch")?, p.f64("alpha")?, p.f64("ridge")?)?)
+        })
+        .cases(|| {
+            vec![
+                Case::new("real 5×3", vec![real_matrix(5, 3, 80)]),
+                Case::new("real wide 2×4 (rank-deficient Gram)", vec![real_matrix(2, 4, 81)]),
+                Case::new("complex 4×3", vec![complex_matrix(4, 3, 82)]),
+                Case::new(
+                    "covariances of 3×(6×2), α = 1/6, ε = 0.01",
+                    vec![real_matrix(18, 2, 83)],
+                )
+                .param("batch", "3")
+                .param("alpha", "0.16666666666666666")
+                .param("ridge", "0.01"),
+                Case::new("complex 2×(3×3), α = −2", vec![complex_matrix(6, 3, 84)])
+                    .param("batch", "2")
+                    .param("alpha", "-2"),
+            ]
+        }),
+        unary("herm_sum", "α (X_b + X_bᴴ) on each square block of a stack")
+            .param("alpha", "1", "the factor α")
+            .param("batch", "1", "number of square blocks in the stack")
+            .apply(|x, p| one(x[0].herm_sum(p.f64("alpha")?, p.usize("batch")?)?))
+            .cases(|| {
+                vec![
+                    Case::new("real 3×3", vec![real_matrix(3, 3, 85)]),
+                    Case::new("complex 2×(2×2), α = 0.5", vec![complex_matrix(4, 2, 86)])
+                        .param("batch", "2")
+                        .param("alpha", "0.5"),
+                ]
+            }),
         binary("matmul", "A B")
             .param("a", "plain", "plain | adjoint: use A or Aᴴ")
             .param("b", "plain", "plain | adjoint: use B or Bᴴ")

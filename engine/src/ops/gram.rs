@@ -1,0 +1,298 @@
+//! `gram`: the scaled, ridged Gram matrix of each block of a vertical stack,
+//! `C_b = α F_bᴴ F_b + ε I` for the `batch` m×d blocks `F_b` of F (`(batch·m)×d`, the layout
+//! of [`crate::Var::bmm_forms`]); the result is the `(batch·d)×d` stack of the `C_b`. With
+//! `α = 1/m` and `ε > 0` it is the regularised covariance of second-order pooling (O2P),
+//! in one node instead of a product, a scaling and a shift.
+//!
+//! - forward: the lower triangle of `α F_bᴴ F_b` by faer's triangular product (half the
+//!   multiply-adds of a full product), mirrored, `ε` added to the diagonal. The result is
+//!   exactly Hermitian (real diagonal), so a symmetric eigensolver downstream reads it
+//!   without a symmetrised copy.
+//! - VJP: `F̄_b = F_b · α(C̄_b + C̄_bᴴ)`: one product per block, where the rules of the
+//!   product `FᴴF` (its input used twice) take two (`F C̄ᴴ` and `F C̄`).
+//! - JVP: `Ċ_b = α(F_bᴴ Ḟ_b + Ḟ_bᴴ F_b) = α(X_b + X_bᴴ)` with `X_b = F_bᴴ Ḟ_b`.
+//!
+//! `ε` is a constant (no gradient). Both rules are engine ops (`bmm`/`matmul` and
+//! [`crate::Var::herm_sum`]), so every order of differentiation is available.
+//! Blocks run in parallel over rayon's threads when the batch is large
+//! ([`crate::par::blocks_parallel`]); one large block uses faer's parallel product
+//! ([`crate::par::gemm_par`]). Derivation: docs/math/gram.md.
+
+use std::rc::Rc;
+
+use faer::{Mat, MatMut, MatRef, Par};
+
+use crate::error::{EngineError, Result};
+use crate::ops::Form;
+use crate::par;
+use crate::tape::{Op, OpCtx, Var};
+use crate::value::Scalar;
+
+struct Gram {
+    alpha: f64,
+    batch: usize,
+}
+
+/// `out = α fᴴ f + ε I` (lower triangle by the triangular product, then mirrored).
+fn block<T: Scalar>(mut out: MatMut<'_, T>, f: MatRef<'_, T>, alpha: f64, ridge: f64, par: Par) {
+    use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
+    let d = f.ncols();
+    matmul_with_conj(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        faer::Accum::Replace,
+        f.transpose(),
+        BlockStructure::Rectangular,
+        faer::Conj::Yes,
+        f,
+        BlockStructure::Rectangular,
+        faer::Conj::No,
+        T::from_f64(alpha),
+        par,
+    );
+    for j in 0..d {
+        out[(j, j)] = T::from_f64(out[(j, j)].re() + ridge);
+        for i in 0..j {
+            out[(i, j)] = out[(j, i)].cj();
+        }
+    }
+}
+
+fn forward<T: Scalar>(f: &Mat<T>, alpha: f64, ridge: f64, batch: usize) -> Mat<T> {
+    use rayon::prelude::*;
+    let d = f.ncols();
+    let m = f.nrows() / batch;
+    let mut out = Mat::<T>::zeros(batch * d, d);
+    if d == 0 {
+        return out;
+    }
+    // multiply-adds of one block's lower triangle
+    let macs = d * (d + 1) / 2 * m;
+    if par::blocks_parallel(batch, macs) {
+        out.as_mut()
+            .par_row_chunks_mut(d)
+            .zip(f.as_ref().par_row_chunks(m.max(1)))
+            .for_each(|(o, fb)| block(o, fb, alpha, ridge, Par::Seq));
+    } else {
+        let p = par::gemm_par(d, d.div_ceil(2), m);
+        for k in 0..batch {
+            block(
+                out.as_mut().subrows_mut(k * d, d),
+                f.as_ref().subrows(k * m, m),
+                alpha,
+                ridge,
+                p,
+            );
+        }
+    }
+    out
+}
+
+impl Op for Gram {
+    fn name(&self) -> &'static str {
+        "gram"
+    }
+    fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let Some(g) = ct[0] else {
+            return Ok(vec![None]);
+        };
+        let f = ctx.input(0);
+        let s = g.herm_sum(self.alpha, self.batch)?;
+        Ok(vec![Some(if self.batch == 1 {
+            f.matmul(s)?
+        } else {
+            f.bmm_forms(Form::Plain, s, Form::Plain, self.batch)?
+        })])
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
+        let Some(df) = t[0] else {
+            return Ok(vec![None]);
+        };
+        let f = ctx.input(0);
+        let x = if self.batch == 1 {
+            f.matmul_forms(Form::Adjoint, df, Form::Plain)?
+        } else {
+            f.bmm_forms(Form::Adjoint, df, Form::Plain, self.batch)?
+        };
+        Ok(vec![Some(x.herm_sum(self.alpha, self.batch)?)])
+    }
+}
+
+impl<'t> Var<'t> {
+    /// The Gram matrix `Fᴴ F` (d×d for an m×d `self`), exactly Hermitian.
+    ///
+    /// ```
+    /// use matgrad_engine::{Tape, Value};
+    /// # fn main() -> Result<(), matgrad_engine::Error> {
+    /// let tape = Tape::new();
+    /// let f = tape.leaf(Value::Real(faer::mat![[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]]))?;
+    /// let g = f.gram()?;
+    /// assert_eq!(g.value().as_real(), Some(&faer::mat![[10.0, 14.0], [14.0, 21.0]]));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Var::gram_blocks`].
+    pub fn gram(self) -> Result<Var<'t>> {
+        self.gram_blocks(1, 1.0, 0.0)
+    }
+
+    /// `α F_bᴴ F_b + ε I` for each of the `batch` vertically stacked m×d blocks of `self`
+    /// (`(batch·m)×d`), stacked the same way (`(batch·d)×d`). `ε` is a constant.
+    ///
+    /// ```
+    /// use matgrad_engine::{Tape, testing::real_matrix};
+    /// # fn main() -> Result<(), matgrad_engine::Error> {
+    /// let tape = Tape::new();
+    /// let f = tape.leaf(real_matrix(4 * 10, 3, 1))?;      // 4 blocks of 10 samples × 3
+    /// let c = f.gram_blocks(4, 1.0 / 10.0, 1e-3)?;       // 4 covariances, 12×3
+    /// assert_eq!(c.shape(), (12, 3));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidArgument`] when `batch` is 0 or does not divide the rows, or
+    /// `α` or `ε` is not finite. Errors name `gram`.
+    pub fn gram_blocks(self, batch: usize, alpha: f64, ridge: f64) -> Result<Var<'t>> {
+        const OP: &str = "gram";
+        let f = self.rc();
+        let (rows, d) = f.shape();
+        if batch == 0 || rows % batch != 0 {
+            return Err(EngineError::InvalidArgument {
+                op: OP,
+                message: format!(
+                    "batch = {batch} must be positive and divide the {rows} rows of the stack (a stack of k blocks of m×d is (k·m)×d)"
+                ),
+            });
+        }
+        if !(alpha.is_finite() && ridge.is_finite()) {
+            return Err(EngineError::InvalidArgument {
+                op: OP,
+                message: format!("the factor α = {alpha} and the ridge ε = {ridge} must be finite"),
+            });
+        }
+        let out_rows = batch
+            .checked_mul(d)
+            .ok_or_else(|| EngineError::InvalidArgument {
+                op: OP,
+                message: format!("{batch} blocks of {d}×{d} overflow; check the shapes"),
+            })?;
+        crate::ops::entries(OP, out_rows, d)?;
+        let out = crate::map_value!(&*f, x => forward(x, alpha, ridge, batch));
+        self.tape()
+            .record1(Rc::new(Gram { alpha, batch }), &[self], out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::herm_sum::blocks_exactly_hermitian;
+    use crate::testing::{assert_rules, complex_matrix, real_matrix};
+    use crate::{DType, EngineError, Form, Tape, Value};
+
+    /// Closed form: `F_b = s_b [I; 0]` has `α F_bᴴF_b + εI = (α s_b² + ε) I`.
+    #[test]
+    fn forward_closed_form_on_orthogonal_blocks() {
+        let t = Tape::new();
+        let (m, d, batch) = (5, 3, 2);
+        let s = [2.0, -0.5];
+        let f = faer::Mat::from_fn(batch * m, d, |r, j| if r % m == j { s[r / m] } else { 0.0 });
+        let c = t
+            .constant(Value::Real(f))
+            .unwrap()
+            .gram_blocks(batch, 0.25, 0.1)
+            .unwrap()
+            .value();
+        let c = c.as_real().unwrap();
+        for b in 0..batch {
+            for i in 0..d {
+                for j in 0..d {
+                    let want = if i == j {
+                        0.25 * s[b] * s[b] + 0.1
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(c[(b * d + i, j)], want, "block {b} ({i},{j})");
+                }
+            }
+        }
+    }
+
+    /// Forward equals `α · bmm(Fᴴ, F) + εI` block by block (bmm's forward is tested
+    /// against explicit sums) and is exactly Hermitian; real and complex, tall, wide and
+    /// single blocks, and a batch large enough for the block-parallel path.
+    #[test]
+    fn forward_is_the_scaled_blockwise_product_and_exactly_hermitian() {
+        for make in [real_matrix, complex_matrix] {
+            for (batch, m, d) in [(1, 7, 4), (3, 2, 5), (4, 6, 3), (96, 40, 24)] {
+                let t = Tape::new();
+                let f = t.constant(make(batch * m, d, 7)).unwrap();
+                let c = f.gram_blocks(batch, 0.3, -0.2).unwrap().value();
+                let ridge =
+                    faer::Mat::from_fn(batch * d, d, |i, j| if i % d == j { -0.2 } else { 0.0 });
+                let ridge = match f.dtype() {
+                    DType::F64 => Value::Real(ridge),
+                    DType::C64 => Value::Complex(Value::Real(ridge).to_complex()),
+                };
+                let want = f
+                    .bmm_forms(Form::Adjoint, f, Form::Plain, batch)
+                    .unwrap()
+                    .scale(0.3)
+                    .unwrap()
+                    .add(t.constant(ridge).unwrap())
+                    .unwrap()
+                    .value();
+                // both sum the same m products in a different order: a few ulps of the
+                // entries' magnitude (≈ m)
+                assert!(
+                    c.rel_diff(&want).unwrap() < 1e-14,
+                    "{batch}×({m}×{d}) {:?}",
+                    f.dtype()
+                );
+                assert!(blocks_exactly_hermitian(&c, d));
+            }
+        }
+    }
+
+    #[test]
+    fn rules_real_and_complex_single_and_batched() {
+        for make in [real_matrix, complex_matrix] {
+            assert_rules("gram", |_, x| x[0].gram(), &[make(4, 3, 1)]);
+            assert_rules("gram wide", |_, x| x[0].gram(), &[make(2, 3, 2)]);
+            assert_rules(
+                "gram_blocks",
+                |_, x| x[0].gram_blocks(3, 0.4, 0.5),
+                &[make(3 * 4, 2, 3)],
+            );
+        }
+    }
+
+    /// Empty blocks: no samples gives `εI`; no columns gives an empty stack.
+    #[test]
+    fn empty_blocks() {
+        let t = Tape::new();
+        let f = t.leaf(Value::zeros(DType::F64, 0, 2)).unwrap();
+        let c = f.gram_blocks(1, 1.0, 0.5).unwrap().value();
+        assert_eq!(c.as_real(), Some(&faer::mat![[0.5, 0.0], [0.0, 0.5]]));
+        let f = t.leaf(Value::zeros(DType::F64, 6, 0)).unwrap();
+        assert_eq!(f.gram_blocks(3, 1.0, 0.5).unwrap().shape(), (0, 0));
+    }
+
+    #[test]
+    fn errors() {
+        let t = Tape::new();
+        let f = t.leaf(real_matrix(6, 2, 1)).unwrap();
+        for (batch, alpha, ridge) in [
+            (0, 1.0, 0.0),
+            (4, 1.0, 0.0),
+            (2, f64::INFINITY, 0.0),
+            (2, 1.0, f64::NAN),
+        ] {
+            let e = f.gram_blocks(batch, alpha, ridge).unwrap_err();
+            assert!(
+                matches!(e, EngineError::InvalidArgument { op: "gram", .. }),
+                "{e}"
+            );
+        }
+    }
+}
