@@ -29,6 +29,36 @@ struct Block {
     f1: Vec<f64>,
 }
 
+/// The built-in functions as plain data (Send + Sync), for the workers.
+#[derive(Clone, Copy)]
+enum Builtin {
+    Log,
+    Exp,
+    Sqrt,
+    Pow(f64),
+}
+
+impl Builtin {
+    /// `None` for a user function.
+    fn of(f: &SymFn) -> Option<Builtin> {
+        match f {
+            SymFn::Log => Some(Builtin::Log),
+            SymFn::Exp => Some(Builtin::Exp),
+            SymFn::Sqrt => Some(Builtin::Sqrt),
+            SymFn::Pow(p) => Some(Builtin::Pow(*p)),
+            SymFn::Custom { .. } => None,
+        }
+    }
+    fn sym_fn(self) -> SymFn {
+        match self {
+            Builtin::Log => SymFn::Log,
+            Builtin::Exp => SymFn::Exp,
+            Builtin::Sqrt => SymFn::Sqrt,
+            Builtin::Pow(p) => SymFn::Pow(p),
+        }
+    }
+}
+
 struct Batch {
     f: SymFn,
     n: usize,
@@ -163,13 +193,13 @@ impl Batch {
 /// block not Hermitian or outside the function's domain (naming the block).
 pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Result<Var<'_>> {
     let op = f.name();
-    if matches!(f, SymFn::Custom { .. }) {
+    let Some(builtin) = Builtin::of(&f) else {
         return Err(SpectralError::InvalidArgument {
             op,
             message: "the batched form takes the built-in functions only (Log, Exp, Sqrt, Pow)"
                 .into(),
         });
-    }
+    };
     let (rows, cols) = stacked.shape();
     if n == 0 || cols != n || rows % n != 0 {
         return Err(SpectralError::InvalidArgument {
@@ -177,32 +207,37 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
             message: format!("a ({rows}×{cols}) stack is not a vertical stack of {n}×{n} blocks"),
         });
     }
+    // Everything per block (decomposition, domain check, Loewner matrix, f(A_b)) runs in
+    // parallel; SymFn is not Send (its Custom variant holds Rcs), so each worker rebuilds
+    // the built-in function from a plain copy.
     let parts = split(&stacked.value(), n);
-    let eigs: Vec<(usize, Result<SymEig>)> = parts
+    let done: Vec<Result<(Block, Value)>> = parts
         .par_iter()
         .enumerate()
-        .map(|(k, p)| (k, decompose(op, p)))
-        .collect();
-    let mut blocks = Vec::with_capacity(eigs.len());
-    let mut outs = Vec::with_capacity(eigs.len());
-    for (k, e) in eigs {
-        let mut eig = e.map_err(|err| SpectralError::InvalidArgument {
-            op,
-            message: format!("block {k}: {err}"),
-        })?;
-        let single = crate::matrix_function::check_domain(&f, &eig.lambda);
-        single.map_err(|err| SpectralError::InvalidArgument {
-            op,
-            message: format!("block {k}: {err}"),
-        })?;
-        if matches!(f, SymFn::Sqrt) {
-            for l in &mut eig.lambda {
-                *l = l.max(0.0);
+        .map(|(k, p)| {
+            let f = builtin.sym_fn();
+            let in_block = |err: SpectralError| SpectralError::InvalidArgument {
+                op,
+                message: format!("block {k}: {err}"),
+            };
+            let mut eig = decompose(op, p).map_err(in_block)?;
+            crate::matrix_function::check_domain(&f, &eig.lambda).map_err(in_block)?;
+            if matches!(f, SymFn::Sqrt) {
+                for l in &mut eig.lambda {
+                    *l = l.max(0.0);
+                }
             }
-        }
-        let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
-        outs.push(reconstruct(&eig, |i| f.value(eig.lambda[i])));
-        blocks.push(Arc::new(Block { eig, f1 }));
+            let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
+            let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
+            Ok((Block { eig, f1 }, out))
+        })
+        .collect();
+    let mut blocks = Vec::with_capacity(done.len());
+    let mut outs = Vec::with_capacity(done.len());
+    for d in done {
+        let (block, out) = d?;
+        blocks.push(Arc::new(block));
+        outs.push(out);
     }
     let batch = Rc::new(Batch {
         f,

@@ -239,7 +239,8 @@ pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
     fn imp<T: Scalar>(u: &Mat<T>, d: &[f64]) -> Mat<T> {
         let n = u.nrows();
         let ud = Mat::from_fn(n, n, |i, j| u[(i, j)] * T::from_f64(d[j]));
-        hermitian(&gemm(ud.as_ref(), Form::Plain, u.as_ref(), Form::Adjoint))
+        // (U D) Uᴴ is Hermitian: the lower triangle only, mirrored (exactly Hermitian)
+        hermitian_product(ud.as_ref(), u.as_ref())
     }
     let d: Vec<f64> = (0..eig.lambda.len()).map(f).collect();
     match &eig.u {

@@ -21,10 +21,10 @@
 
 use std::rc::Rc;
 
-use faer::Mat;
+use faer::{Mat, Par};
 
 use crate::error::{EngineError, Result};
-use crate::ops::matmul::gemm;
+use crate::ops::matmul::gemm_into;
 use crate::ops::{add_opt, same_dtype, Form};
 use crate::tape::{same_tape, Op, OpCtx, Var};
 use crate::value::{Scalar, Value};
@@ -51,13 +51,32 @@ fn forward<T: Scalar>(
     (p, r): (usize, usize),
     (m, n): (usize, usize),
 ) -> Mat<T> {
+    use rayon::prelude::*;
     let mut out = Mat::zeros(batch * m, n);
-    for k in 0..batch {
-        let ak = a.as_ref().subrows(k * p, p);
-        let bk = b.as_ref().subrows(k * r, r);
+    let k = match fa {
+        Form::Plain => a.ncols(),
+        Form::Adjoint => p,
+    };
+    let macs = m * n * k;
+    if crate::par::blocks_parallel(batch, macs) {
+        // macs > 0, so every block has rows (p, r, m ≥ 1)
         out.as_mut()
-            .subrows_mut(k * m, m)
-            .copy_from(gemm(ak, fa, bk, fb).as_ref());
+            .par_row_chunks_mut(m)
+            .zip(a.as_ref().par_row_chunks(p))
+            .zip(b.as_ref().par_row_chunks(r))
+            .for_each(|((o, ak), bk)| gemm_into(o, ak, fa, bk, fb, Par::Seq));
+    } else {
+        let par = crate::par::gemm_par(m, n, k);
+        for i in 0..batch {
+            gemm_into(
+                out.as_mut().subrows_mut(i * m, m),
+                a.as_ref().subrows(i * p, p),
+                fa,
+                b.as_ref().subrows(i * r, r),
+                fb,
+                par,
+            );
+        }
     }
     out
 }
@@ -201,6 +220,35 @@ mod tests {
                     .collect();
                 let expect = Var::vcat(&blocks).unwrap().value();
                 assert!(c.rel_diff(&expect).unwrap() < 1e-15, "{fa:?} {fb:?}");
+            }
+        }
+    }
+
+    /// A batch large enough for the block-parallel path (`par::blocks_parallel`, when
+    /// rayon has two threads or more) gives the blockwise products too.
+    #[test]
+    fn large_batch_is_the_blockwise_matmul() {
+        use Form::{Adjoint as H, Plain as P};
+        let t = Tape::new();
+        let (k, p) = (96, 24); // 96 · 24³ multiply-adds ≥ GEMM_PAR_MIN_MACS
+        for (fa, fb) in [(P, P), (H, P), (P, H)] {
+            let a = t.constant(complex_matrix(k * p, p, 3)).unwrap();
+            let b = t.constant(complex_matrix(k * p, p, 4)).unwrap();
+            let c = a.bmm_forms(fa, b, fb, k).unwrap().value();
+            for i in [0, 1, 50, k - 1] {
+                let ai = a.slice(i * p..(i + 1) * p, 0..p).unwrap();
+                let bi = b.slice(i * p..(i + 1) * p, 0..p).unwrap();
+                let want = ai.matmul_forms(fa, bi, fb).unwrap().value();
+                let got = t
+                    .constant(c.clone())
+                    .unwrap()
+                    .slice(i * p..(i + 1) * p, 0..p)
+                    .unwrap()
+                    .value();
+                assert!(
+                    got.rel_diff(&want).unwrap() < 1e-15,
+                    "{fa:?} {fb:?} block {i}"
+                );
             }
         }
     }

@@ -23,7 +23,7 @@
 use std::rc::Rc;
 
 use faer::linalg::matmul::matmul_with_conj;
-use faer::{Accum, Conj, Mat, MatRef};
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, ew1, same_dtype};
@@ -50,6 +50,33 @@ impl Form {
 
 /// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
 pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
+    let m = match fa {
+        Form::Plain => a.nrows(),
+        Form::Adjoint => a.ncols(),
+    };
+    let n = match fb {
+        Form::Plain => b.ncols(),
+        Form::Adjoint => b.nrows(),
+    };
+    let k = match fa {
+        Form::Plain => a.ncols(),
+        Form::Adjoint => a.nrows(),
+    };
+    let mut out = Mat::zeros(m, n);
+    gemm_into(out.as_mut(), a, fa, b, fb, crate::par::gemm_par(m, n, k));
+    out
+}
+
+/// `out = op(a) op(b)` with faer's GEMM and the given parallelism (the caller chooses it:
+/// [`crate::par::gemm_par`] for one product, [`Par::Seq`] inside a parallel loop).
+pub fn gemm_into<T: Scalar>(
+    out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    fa: Form,
+    b: MatRef<'_, T>,
+    fb: Form,
+    par: Par,
+) {
     // Conjugating a real matrix is the identity; saying so keeps faer on its plain kernels.
     let conj = if T::DTYPE == crate::value::DType::F64 {
         Conj::No
@@ -64,19 +91,7 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
         Form::Plain => (b, Conj::No),
         Form::Adjoint => (b.transpose(), conj),
     };
-    let mut out = Mat::zeros(a.nrows(), b.ncols());
-    let par = crate::par::gemm_par(a.nrows(), b.ncols(), a.ncols());
-    matmul_with_conj(
-        out.as_mut(),
-        Accum::Replace,
-        a,
-        ca,
-        b,
-        cb,
-        T::from_f64(1.0),
-        par,
-    );
-    out
+    matmul_with_conj(out, Accum::Replace, a, ca, b, cb, T::from_f64(1.0), par);
 }
 
 struct MatMul {
