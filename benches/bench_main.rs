@@ -187,6 +187,106 @@ fn batched(c: &mut Criterion) {
     g.finish();
 }
 
+/// Thin SVD: forward, and forward + backward with cotangents on U, S and V (the rows of
+/// docs/PERFORMANCE.md).
+fn svd(c: &mut Criterion) {
+    use matgrad::spectral::svd;
+    for (m, n) in [(64usize, 64usize), (256, 256), (512, 256)] {
+        let mut g = c.benchmark_group(format!("svd/{m}x{n}"));
+        if m >= 256 {
+            g.sample_size(10);
+        }
+        let k = m.min(n);
+        let a = real_matrix(m, n, 11);
+        let cts = [
+            real_matrix(m, k, 12),
+            real_matrix(k, 1, 13),
+            real_matrix(n, k, 14),
+        ];
+        g.bench_function("forward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                black_box(svd(x).unwrap());
+            })
+        });
+        g.bench_function("forward+backward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let x = tape.leaf(a.clone()).unwrap();
+                let (u, s, v) = svd(x).unwrap();
+                black_box(tape.vjp(&[u, s, v], &cts, &[x]).unwrap());
+            })
+        });
+        g.finish();
+    }
+}
+
+/// Second-order pooling: `o2p` on one 1024×256 feature matrix and `o2p_batch` on 64
+/// blocks of 64×32, forward + backward.
+fn o2p(c: &mut Criterion) {
+    let mut g = c.benchmark_group("o2p");
+    g.sample_size(10);
+    let (f, gb) = (real_matrix(1024, 256, 21), real_matrix(256, 256, 22));
+    g.bench_function("single_1024x256/forward+backward", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let x = tape.leaf(f.clone()).unwrap();
+            let y = matgrad::layers::o2p(x, 1e-3).unwrap();
+            black_box(tape.vjp(&[y], std::slice::from_ref(&gb), &[x]).unwrap());
+        })
+    });
+    let (fb, gbb) = (real_matrix(64 * 64, 32, 23), real_matrix(64 * 32, 32, 24));
+    g.bench_function("batch_64x64x32/forward+backward", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let x = tape.leaf(fb.clone()).unwrap();
+            let y = matgrad::layers::o2p_batch(x, 64, 1e-3).unwrap();
+            black_box(tape.vjp(&[y], std::slice::from_ref(&gbb), &[x]).unwrap());
+        })
+    });
+    g.finish();
+}
+
+/// conv2d: 16 images of 8×32×32, 16 kernels 3×3, padding 1; forward, and forward +
+/// backward to the input and the kernels.
+fn conv2d(c: &mut Criterion) {
+    use matgrad::layers::{conv2d, FeatureMaps, Window};
+    let (b, ch, h, w, co) = (16usize, 8usize, 32usize, 32usize, 16usize);
+    let maps = FeatureMaps {
+        channels: ch,
+        batch: b,
+        height: h,
+        width: w,
+    };
+    let win = Window {
+        padding: 1,
+        ..Window::new(3, 3)
+    };
+    let (x0, k0) = (real_matrix(ch, b * h * w, 7), real_matrix(co, ch * 9, 8));
+    let g0 = real_matrix(co, b * h * w, 9);
+    let mut g = c.benchmark_group("conv2d/16x8x32x32_k16");
+    g.sample_size(20);
+    g.bench_function("forward", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let x = tape.constant(x0.clone()).unwrap();
+            let k = tape.constant(k0.clone()).unwrap();
+            black_box(conv2d(x, &maps, k, None, &win).unwrap());
+        })
+    });
+    g.bench_function("forward+backward", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let x = tape.leaf(x0.clone()).unwrap();
+            let k = tape.leaf(k0.clone()).unwrap();
+            let y = conv2d(x, &maps, k, None, &win).unwrap();
+            black_box(tape.vjp(&[y], std::slice::from_ref(&g0), &[x, k]).unwrap());
+        })
+    });
+    g.finish();
+}
+
 #[path = "common/deepo2p.rs"]
 mod deepo2p;
 
@@ -212,7 +312,10 @@ criterion_group!(
     tape_overhead,
     matmul_graph,
     spectral,
+    svd,
+    o2p,
     batched,
+    conv2d,
     deepo2p_step
 );
 criterion_main!(benches);

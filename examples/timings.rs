@@ -258,8 +258,8 @@ fn main() {
         );
         out.push(format!("\"deepo2p_step_per_patch_64x{d}\": {t:e}"));
     }
-    // conv2d, 16 images of 8×32×32, 16 kernels 3×3, padding 1: matgrad's tape (im2col as a
-    // row gather + faer GEMM, VJP through the engine) vs the same im2col/col2im loops and
+    // conv2d, 16 images of 8×32×32, 16 kernels 3×3, padding 1: matgrad's tape (im2col node
+    // + faer GEMM, VJP through the engine) vs the same im2col/col2im loops and
     // GEMMs written by hand on faer without a tape (issue 10's "within 1.5×" reference)
     if want("conv2d") {
         let (b, c, h, w, co) = (16usize, 8usize, 32usize, 32usize, 16usize);
