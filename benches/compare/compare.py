@@ -3,8 +3,11 @@
 Every workload of examples/timings.rs that the peers also have (a chain of 100 x (2x2
 matmul + add + scale) forward + backward; eigh forward and forward + backward; thin SVD
 forward and forward + backward with cotangents on U, S, V; O2P logm(F^T F/m + eps I)
-forward + backward for F 1024x256 and for a batch of 64 blocks of 64x32), plus matgrad's
-A·B·C forward + VJP against the same six GEMMs in bare faer. float64, CPU.
+forward + backward for F 1024x256 and for a batch of 64 blocks of 64x32; conv2d of 16
+images 8x32x32 with 16 kernels 3x3 forward and forward + backward; a DeepO2P training step
+on 64 patches at d = 4, 8, 32), plus matgrad's A·B·C forward + VJP against the same six
+GEMMs in bare faer and conv2d against the same loops and GEMMs written by hand on faer.
+float64, CPU.
 
 For each thread count (1 and 2: RAYON_NUM_THREADS for matgrad, torch.set_num_threads and
 OMP/MKL for PyTorch, XLA's intra-op flags for JAX), `--rounds` interleaved rounds run
@@ -104,7 +107,7 @@ for threads in args.threads:
         return f"{med * f:.3g} {unit} ({lo * f:.3g})"
 
     for k, xs in times["matgrad"].items():
-        if k.startswith("abc_bare") or k.startswith("deepo2p") or k.startswith("conv2d"):
+        if k.startswith("abc_bare") or "per_patch" in k or "by_hand" in k:
             continue
         m = statistics.median(xs)
         pt, jx = times["torch"].get(k, []), times["jax"].get(k, [])
@@ -114,6 +117,15 @@ for threads in args.threads:
         if k.startswith("abc_fwd_vjp"):
             bare = times["matgrad"].get(k.replace("abc_fwd_vjp", "abc_bare_faer"), [])
             name = f"{k} (bare faer: {cell(bare)}, matgrad / faer {m / statistics.median(bare):.2f}×)"
+        if k.startswith("conv2d_fwd"):
+            hk = "conv2d_by_hand_fwd_bwd" if "_bwd_" in k else "conv2d_by_hand_fwd"
+            hand = times["matgrad"].get(hk, [])
+            if hand:
+                name = f"{k} (by hand on faer: {cell(hand)})"
+        if k.startswith("deepo2p_step_64x"):
+            per = times["matgrad"].get(k.replace("deepo2p_step_", "deepo2p_step_per_patch_"), [])
+            if per:
+                name = f"{k} (a node per patch: {cell(per)})"
         print(f"| {name} | {cell(xs)} | {cell(pt)} | {cell(jx)} | {ratio(pt)} | {ratio(jx)} | {jc} |")
     # backward-alone estimates (forward + backward minus forward, medians)
     lines = []

@@ -61,6 +61,16 @@ for m, n in [(64, 64), (256, 256), (512, 256)]:
 o2p_f, o2p_g = rng.standard_normal((1024, 256)), rng.standard_normal((256, 256))
 ob_f, ob_g = rng.standard_normal((64, 64, 32)), rng.standard_normal((64, 32, 32))
 reps = lambda n: 5 if n >= 512 else 11 if n >= 256 else 101
+# conv2d: 16 images of 8x32x32, 16 kernels 3x3, padding 1 (NCHW / OIHW)
+cv_x, cv_k, cv_g = (rng.standard_normal((16, 8, 32, 32)), rng.standard_normal((16, 8, 3, 3)),
+                    rng.standard_normal((16, 16, 32, 32)))
+# DeepO2P training step (benches/common/deepo2p.rs): 64 patches of 64 descriptors x d, F_b = X_b W,
+# triu(logm(F_b^T F_b/64 + 1e-3 I)) (off-diagonal x sqrt 2), linear classifier to 10 classes,
+# mean softmax cross-entropy; gradients of W and V
+DEEP_D = [4, 8, 32]
+deep = {d: (rng.standard_normal((64, 64, d)), rng.standard_normal((d, d)),
+            rng.standard_normal((d * (d + 1) // 2, 10))) for d in DEEP_D}
+deep_labels = np.arange(64) % 10
 
 if args.lib == "torch":
     import torch
@@ -117,6 +127,31 @@ if args.lib == "torch":
             o2p(f).backward(torch.tensor(ob_g))
 
         res["o2p_batch_fwd_bwd_64x64x32"] = median(fb, 31)
+    if want("conv2d_fwd_16x8x32x32_k16 conv2d_fwd_bwd_16x8x32x32_k16"):
+        import torch.nn.functional as tf
+
+        def fwd():
+            tf.conv2d(torch.tensor(cv_x), torch.tensor(cv_k), padding=1)
+
+        def fb():
+            x, k = torch.tensor(cv_x, requires_grad=True), torch.tensor(cv_k, requires_grad=True)
+            tf.conv2d(x, k, padding=1).backward(torch.tensor(cv_g))
+
+        res["conv2d_fwd_16x8x32x32_k16"] = median(fwd, 31)
+        res["conv2d_fwd_bwd_16x8x32x32_k16"] = median(fb, 31)
+    for d, (xs, w0_, v0_) in deep.items():
+        if not want(f"deepo2p_step_64x{d}"):
+            continue
+        r_, c_ = torch.triu_indices(d, d)
+        sc = torch.where(r_ == c_, 1.0, 2.0 ** 0.5)
+        xt, lab = torch.tensor(xs), torch.tensor(deep_labels)
+
+        def step(d=d, r_=r_, c_=c_, sc=sc, xt=xt, lab=lab, w0_=w0_, v0_=v0_):
+            w, v = torch.tensor(w0_, requires_grad=True), torch.tensor(v0_, requires_grad=True)
+            desc = o2p(xt @ w)[:, r_, c_] * sc
+            torch.nn.functional.cross_entropy(desc @ v, lab).backward()
+
+        res[f"deepo2p_step_64x{d}"] = median(step, 51)
     version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
 else:
     import jax
@@ -173,6 +208,29 @@ else:
         gb = jnp.asarray(ob_g)
         timed("o2p_batch_fwd_bwd_64x64x32", jax.jit(jax.grad(lambda f: jnp.sum(o2p(f) * gb))),
               (jnp.asarray(ob_f),), 31)
+    if want("conv2d_fwd_16x8x32x32_k16 conv2d_fwd_bwd_16x8x32x32_k16"):
+        def conv(x, k):
+            return jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)))
+
+        gj = jnp.asarray(cv_g)
+        cargs = (jnp.asarray(cv_x), jnp.asarray(cv_k))
+        timed("conv2d_fwd_16x8x32x32_k16", jax.jit(conv), cargs, 31)
+        timed("conv2d_fwd_bwd_16x8x32x32_k16",
+              jax.jit(jax.grad(lambda x, k: jnp.sum(conv(x, k) * gj), argnums=(0, 1))), cargs, 31)
+    for d, (xs, w0_, v0_) in deep.items():
+        if not want(f"deepo2p_step_64x{d}"):
+            continue
+        r_, c_ = np.triu_indices(d)
+        sc = jnp.where(jnp.asarray(r_ == c_), 1.0, 2.0 ** 0.5)
+        xj = jnp.asarray(xs)
+
+        def loss(w, v, r_=r_, c_=c_, sc=sc, xj=xj):
+            desc = o2p(xj @ w)[:, r_, c_] * sc
+            logp = jax.nn.log_softmax(desc @ v)
+            return -jnp.mean(logp[jnp.arange(64), deep_labels])
+
+        timed(f"deepo2p_step_64x{d}", jax.jit(jax.grad(loss, argnums=(0, 1))),
+              (jnp.asarray(w0_), jnp.asarray(v0_)), 51)
     version = f"jax {jax.__version__}"
 
 json.dump({"version": version, "times": res, "compile": compile_s}, sys.stdout)
