@@ -177,9 +177,11 @@ impl Patches {
         )
     }
 
-    /// Calls `f(col, offset, pixel)` for every patch column, every kernel offset
-    /// `ki·kw + kj` inside the image, and the input pixel column it reads (`b·H·W + h·W + w`).
-    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+    /// Calls `f(col, offset, pixel)` for every patch column of image `b`, every kernel
+    /// offset `ki·kw + kj` inside the image, and the input pixel column it reads; `col`
+    /// counts from the image's first patch column (`b·H_o·W_o`) and `pixel` from its first
+    /// pixel column (`b·H·W`), so that images can be processed independently.
+    fn for_each_in_image(&self, mut f: impl FnMut(usize, usize, usize)) {
         let (m, win) = (&self.maps, &self.win);
         let (ho, wo) = self.out;
         let (kh, kw) = win.kernel;
@@ -188,56 +190,109 @@ impl Patches {
                 .checked_sub(win.padding)
                 .filter(|&i| i < n)
         };
-        for b in 0..m.batch {
-            for oh in 0..ho {
-                for ow in 0..wo {
-                    let col = (b * ho + oh) * wo + ow;
-                    for ki in 0..kh {
-                        let Some(h) = inside(oh, ki, m.height) else {
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let col = oh * wo + ow;
+                for ki in 0..kh {
+                    let Some(h) = inside(oh, ki, m.height) else {
+                        continue;
+                    };
+                    for kj in 0..kw {
+                        let Some(w) = inside(ow, kj, m.width) else {
                             continue;
                         };
-                        for kj in 0..kw {
-                            let Some(w) = inside(ow, kj, m.width) else {
-                                continue;
-                            };
-                            f(col, ki * kw + kj, b * m.height * m.width + h * m.width + w);
-                        }
+                        f(col, ki * kw + kj, h * m.width + w);
                     }
                 }
             }
         }
     }
 
+    /// Whether the images run in parallel over rayon's threads: a patch matrix of at least
+    /// [`matgrad_engine::par::GEMM_PAR_MIN_MACS`] entries (≈ 7 MB; a copy that size costs
+    /// about what a parallel GEMM's start-up saves) and more than one image.
+    fn parallel(&self) -> bool {
+        let (rows, cols) = self.shape();
+        matgrad_engine::par::blocks_parallel(
+            self.maps.batch,
+            rows * (cols / self.maps.batch.max(1)),
+        )
+    }
+
     /// The patch matrix of `x` (zeros in the padding).
     fn gather<T: Scalar>(&self, x: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
         let (rows, cols) = self.shape();
         let c = self.maps.channels;
         let khw = rows / c.max(1);
         let mut p = Mat::<T>::zeros(rows, cols);
-        self.for_each(|col, off, pix| {
-            let src = x.col_as_slice(pix);
-            let dst = p.col_as_slice_mut(col);
-            for (ci, &v) in src.iter().enumerate() {
-                dst[ci * khw + off] = v;
+        let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
+        if per_col == 0 || per_pix == 0 {
+            return p;
+        }
+        let image = |b: usize, mut pb: faer::MatMut<'_, T>| {
+            self.for_each_in_image(|col, off, pix| {
+                let src = x.col_as_slice(b * per_pix + pix);
+                let dst = pb
+                    .as_mut()
+                    .col_mut(col)
+                    .try_as_col_major_mut()
+                    .expect("columns of an owned matrix are contiguous")
+                    .as_slice_mut();
+                for (ci, &v) in src.iter().enumerate() {
+                    dst[ci * khw + off] = v;
+                }
+            })
+        };
+        if self.parallel() {
+            p.as_mut()
+                .par_col_chunks_mut(per_col)
+                .enumerate()
+                .for_each(|(b, pb)| image(b, pb));
+        } else {
+            for b in 0..self.maps.batch {
+                image(b, p.as_mut().subcols_mut(b * per_col, per_col));
             }
-        });
+        }
         p
     }
 
     /// The adjoint of [`Patches::gather`]: every patch entry added back to the pixel it came
     /// from (`C × B·H·W`).
     fn scatter<T: Scalar>(&self, p: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
         let (rows, _) = self.shape();
         let c = self.maps.channels;
         let khw = rows / c.max(1);
-        let mut x = Mat::<T>::zeros(c, self.maps.batch * self.maps.height * self.maps.width);
-        self.for_each(|col, off, pix| {
-            let src = p.col_as_slice(col);
-            let dst = x.col_as_slice_mut(pix);
-            for (ci, d) in dst.iter_mut().enumerate() {
-                *d += src[ci * khw + off];
+        let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
+        let mut x = Mat::<T>::zeros(c, self.maps.batch * per_pix);
+        if per_col == 0 || per_pix == 0 {
+            return x;
+        }
+        let image = |b: usize, mut xb: faer::MatMut<'_, T>| {
+            self.for_each_in_image(|col, off, pix| {
+                let src = p.col_as_slice(b * per_col + col);
+                let dst = xb
+                    .as_mut()
+                    .col_mut(pix)
+                    .try_as_col_major_mut()
+                    .expect("columns of an owned matrix are contiguous")
+                    .as_slice_mut();
+                for (ci, d) in dst.iter_mut().enumerate() {
+                    *d += src[ci * khw + off];
+                }
+            })
+        };
+        if self.parallel() {
+            x.as_mut()
+                .par_col_chunks_mut(per_pix)
+                .enumerate()
+                .for_each(|(b, xb)| image(b, xb));
+        } else {
+            for b in 0..self.maps.batch {
+                image(b, x.as_mut().subcols_mut(b * per_pix, per_pix));
             }
-        });
+        }
         x
     }
 
@@ -557,6 +612,63 @@ mod tests {
             }
             s
         })
+    }
+
+    /// A batch large enough for the images to run in parallel (a 72 × 16384 patch matrix):
+    /// every im2col entry equals its closed form (the pixel it reads, or 0 in the padding),
+    /// and col2im(im2col(x)) is x times the number of windows covering each pixel (corner 4,
+    /// edge 6, interior 9 for 3×3, stride 1, padding 1).
+    #[test]
+    fn large_batch_patches_match_the_closed_form() {
+        let m = FeatureMaps {
+            channels: 8,
+            batch: 16,
+            height: 32,
+            width: 32,
+        };
+        let win = Window {
+            padding: 1,
+            ..Window::new(3, 3)
+        };
+        let g = Patches::new("t", &m, &win).unwrap();
+        assert_eq!(g.shape(), (72, 16 * 32 * 32));
+        let t = Tape::new();
+        let xv = real_matrix(8, 16 * 32 * 32, 5);
+        let x = t.constant(xv.clone()).unwrap();
+        let p = im2col(x, &m, &win).unwrap();
+        let (pv, xr) = (p.value(), xv.as_real().unwrap().clone());
+        let pr = pv.as_real().unwrap();
+        for col in 0..pr.ncols() {
+            let (b, r) = (col / 1024, col % 1024);
+            let (oh, ow) = (r / 32, r % 32);
+            for c in 0..8 {
+                for ki in 0..3 {
+                    for kj in 0..3 {
+                        let (h, w) = ((oh + ki) as isize - 1, (ow + kj) as isize - 1);
+                        let want = if (0..32).contains(&h) && (0..32).contains(&w) {
+                            xr[(c, b * 1024 + h as usize * 32 + w as usize)]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(
+                            pr[(c * 9 + ki * 3 + kj, col)],
+                            want,
+                            "({c},{ki},{kj}) col {col}"
+                        );
+                    }
+                }
+            }
+        }
+        let back = col2im(p, &m, &win).unwrap().value();
+        let back = back.as_real().unwrap();
+        let covered = |i: usize| if i == 0 || i == 31 { 2.0 } else { 3.0 };
+        for pix in 0..back.ncols() {
+            let (h, w) = ((pix % 1024) / 32, pix % 32);
+            for c in 0..8 {
+                let want = xr[(c, pix)] * covered(h) * covered(w);
+                assert!((back[(c, pix)] - want).abs() <= 1e-14 * want.abs().max(1.0));
+            }
+        }
     }
 
     #[test]
