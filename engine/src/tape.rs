@@ -53,6 +53,15 @@ pub trait Op {
     fn copies_entries(&self) -> bool {
         false
     }
+
+    /// True when the rules read [`OpCtx::cotangent_gross_norm`] (the gauge and tie checks
+    /// of the spectral ops). The backward sweep sums the norms of the contributions to a
+    /// cotangent only for the outputs of such ops; for every other op the method returns
+    /// `None` whatever the contributions. Leave the default (`false`) unless a rule calls
+    /// `cotangent_gross_norm`.
+    fn reads_cotangent_norms(&self) -> bool {
+        false
+    }
 }
 
 /// What a rule may look at: the node's input and output handles.
@@ -143,7 +152,8 @@ impl<'a, 't> OpCtx<'a, 't> {
     /// contribution. A rule checking that a cotangent has no component along a gauge
     /// direction compares against this: a cotangent that is the rounding residue of
     /// contributions that cancel (exactly zero in exact arithmetic) has components of every
-    /// kind at the rounding level of those contributions, not of itself.
+    /// kind at the rounding level of those contributions, not of itself. Tracked only for
+    /// ops whose [`Op::reads_cotangent_norms`] is true (else always `None`).
     pub fn cotangent_gross_norm(&self, k: usize) -> Option<f64> {
         self.gross.get(k).copied().filter(|g| !g.is_nan())
     }
@@ -251,6 +261,33 @@ pub struct Tape {
     inner: RefCell<Inner>,
 }
 
+thread_local! {
+    /// The (emptied) node list of the last tape dropped on this thread, so that the next
+    /// tape starts with its capacity instead of growing (and copying) its list again: a
+    /// loop that builds one tape per step reuses one allocation.
+    static SPARE_NODES: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Node lists longer than this are not kept for reuse (≈ a few MB).
+const MAX_SPARE_NODES: usize = 1 << 15;
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        let mut nodes = std::mem::take(&mut self.inner.get_mut().nodes);
+        nodes.clear();
+        if nodes.capacity() <= MAX_SPARE_NODES {
+            // during thread teardown the slot may be gone: then the list is just freed
+            let _ = SPARE_NODES.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    if s.capacity() < nodes.capacity() {
+                        *s = nodes;
+                    }
+                }
+            });
+        }
+    }
+}
+
 impl Default for Tape {
     fn default() -> Self {
         Self::new()
@@ -308,9 +345,15 @@ impl Tape {
     /// An empty tape that records.
     pub fn new() -> Self {
         crate::par::init();
+        let mut nodes = SPARE_NODES
+            .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
+            .unwrap_or_default();
+        if nodes.capacity() == 0 {
+            nodes.reserve(64);
+        }
         Tape {
             inner: RefCell::new(Inner {
-                nodes: Vec::with_capacity(64),
+                nodes,
                 slots: 0,
                 recording: true,
             }),
@@ -503,8 +546,23 @@ impl Tape {
             (inner.nodes.len(), inner.slots)
         };
         let mut grads: Vec<Option<Var<'t>>> = vec![None; total_slots];
-        // gross size of accumulated cotangents (NaN: a single contribution)
+        // gross size of accumulated cotangents (NaN: a single contribution), tracked only
+        // for the outputs of ops that read it (Op::reads_cotangent_norms)
         let mut gross: Vec<f64> = vec![f64::NAN; total_slots];
+        let mut tracked: Vec<bool> = vec![false; total_slots];
+        {
+            let inner = self.inner.borrow();
+            for nd in &inner.nodes {
+                if nd
+                    .record
+                    .as_ref()
+                    .is_some_and(|r| r.op.reads_cotangent_norms())
+                {
+                    let s = nd.first_slot;
+                    tracked[s..s + nd.outputs.len()].fill(true);
+                }
+            }
+        }
         let slot_of = |id: VarId| -> usize {
             self.inner.borrow().nodes[id.node as usize].first_slot + id.out as usize
         };
@@ -515,12 +573,14 @@ impl Tape {
          -> Result<()> {
             grads[s] = Some(match grads[s] {
                 Some(g) => {
-                    let before = if gross[s].is_nan() {
-                        g.with_value(Value::norm)
-                    } else {
-                        gross[s]
-                    };
-                    gross[s] = before + ct.with_value(Value::norm);
+                    if tracked[s] {
+                        let before = if gross[s].is_nan() {
+                            g.with_value(Value::norm)
+                        } else {
+                            gross[s]
+                        };
+                        gross[s] = before + ct.with_value(Value::norm);
+                    }
                     g.add(ct)?
                 }
                 None => ct,

@@ -310,6 +310,10 @@ fn all_finite<T: Scalar>(m: &Mat<T>) -> bool {
             })
         }
     }
+    // a small matrix costs less to scan than to dispatch
+    if m.nrows() * m.ncols() <= 256 {
+        return (0..m.ncols()).all(|j| m.col_as_slice(j).iter().all(|x| x.finite()));
+    }
     pulp::Arch::new().dispatch(Scan(m))
 }
 

@@ -26,6 +26,10 @@ const INVARIANCE_RTOL: f64 = 1e-8;
 struct Complement;
 
 impl Op for Complement {
+    /// The gauge/tie checks compare against the gross size of summed cotangents.
+    fn reads_cotangent_norms(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         OP
     }

@@ -153,6 +153,10 @@ impl Eig {
 }
 
 impl Op for Eig {
+    /// The gauge/tie checks compare against the gross size of summed cotangents.
+    fn reads_cotangent_norms(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         self.op()
     }

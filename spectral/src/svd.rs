@@ -430,6 +430,10 @@ impl Fused<'_> {
 }
 
 impl Op for Svd {
+    /// The gauge/tie checks compare against the gross size of summed cotangents.
+    fn reads_cotangent_norms(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         self.op()
     }
