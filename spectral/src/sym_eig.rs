@@ -3,7 +3,7 @@
 //! Daleckii–Krein family reduces to.
 
 use faer::Mat;
-use matgrad_engine::ops::matmul::gemm;
+use matgrad_engine::ops::matmul::{gemm, TRIANGULAR_MIN_N};
 use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
 
 use crate::error::{Result, SpectralError};
@@ -91,11 +91,6 @@ pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
         }
     })
 }
-
-/// From this order on, [`hermitian_product`] computes only the lower triangle (measured:
-/// faer's triangular product is 1.6× slower than the full one at n = 4, even at 16, 0.86×
-/// at 64, 0.72× at 128).
-const TRIANGULAR_MIN_N: usize = 16;
 
 /// `Y Uᴴ` when the product is known to be Hermitian (`Y = U W` with Hermitian W): only the
 /// lower triangle is computed (faer's triangular GEMM, about half the flops) and mirrored.

@@ -33,23 +33,44 @@ struct Gram {
     batch: usize,
 }
 
-/// `out = α fᴴ f + ε I` (lower triangle by the triangular product, then mirrored).
+/// `out = α fᴴ f + ε I` (lower triangle by the triangular product from
+/// [`crate::ops::matmul::TRIANGULAR_MIN_N`] columns on, the full product below; then the
+/// lower triangle mirrored).
 fn block<T: Scalar>(mut out: MatMut<'_, T>, f: MatRef<'_, T>, alpha: f64, ridge: f64, par: Par) {
     use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
     let d = f.ncols();
-    matmul_with_conj(
-        out.as_mut(),
-        BlockStructure::TriangularLower,
-        faer::Accum::Replace,
-        f.transpose(),
-        BlockStructure::Rectangular,
-        faer::Conj::Yes,
-        f,
-        BlockStructure::Rectangular,
-        faer::Conj::No,
-        T::from_f64(alpha),
-        par,
-    );
+    if d < crate::ops::matmul::TRIANGULAR_MIN_N {
+        // small blocks: the full product is faster than the triangular one
+        let conj = if T::DTYPE == crate::DType::F64 {
+            faer::Conj::No
+        } else {
+            faer::Conj::Yes
+        };
+        faer::linalg::matmul::matmul_with_conj(
+            out.as_mut(),
+            faer::Accum::Replace,
+            f.transpose(),
+            conj,
+            f,
+            faer::Conj::No,
+            T::from_f64(alpha),
+            par,
+        );
+    } else {
+        matmul_with_conj(
+            out.as_mut(),
+            BlockStructure::TriangularLower,
+            faer::Accum::Replace,
+            f.transpose(),
+            BlockStructure::Rectangular,
+            faer::Conj::Yes,
+            f,
+            BlockStructure::Rectangular,
+            faer::Conj::No,
+            T::from_f64(alpha),
+            par,
+        );
+    }
     for j in 0..d {
         out[(j, j)] = T::from_f64(out[(j, j)].re() + ridge);
         for i in 0..j {
