@@ -25,10 +25,17 @@ struct HermSum {
 
 fn forward<T: Scalar>(x: &Mat<T>, alpha: f64, n: usize) -> Mat<T> {
     let a = T::from_f64(alpha);
-    Mat::from_fn(x.nrows(), n, |r, j| {
-        let (b, i) = (r / n, r % n);
-        (x[(r, j)] + x[(b * n + j, i)].cj()) * a
-    })
+    let mut out = Mat::<T>::zeros(x.nrows(), n);
+    for b in 0..x.nrows() / n.max(1) {
+        let xb = x.as_ref().subrows(b * n, n);
+        let mut ob = out.as_mut().subrows_mut(b * n, n);
+        for j in 0..n {
+            for i in 0..n {
+                ob[(i, j)] = (xb[(i, j)] + xb[(j, i)].cj()) * a;
+            }
+        }
+    }
+    out
 }
 
 impl Op for HermSum {
