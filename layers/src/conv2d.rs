@@ -151,6 +151,14 @@ fn padded_vec<'t>(x: Var<'t>) -> Result<(Var<'t>, usize)> {
 }
 
 /// A checked patch geometry: input maps, window and output size.
+/// Column `j` of a block of an owned matrix, as a slice.
+fn column<T: Scalar>(m: faer::MatMut<'_, T>, j: usize) -> &mut [T] {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("columns of an owned matrix are contiguous")
+        .as_slice_mut()
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Patches {
     maps: FeatureMaps,
@@ -177,11 +185,11 @@ impl Patches {
         )
     }
 
-    /// Calls `f(col, offset, pixel)` for every patch column of image `b`, every kernel
-    /// offset `ki·kw + kj` inside the image, and the input pixel column it reads; `col`
-    /// counts from the image's first patch column (`b·H_o·W_o`) and `pixel` from its first
+    /// Calls `f(col, taps)` for every patch column of one image, `taps` listing each kernel
+    /// offset `ki·kw + kj` inside the image with the input pixel column it reads; `col`
+    /// counts from the image's first patch column (`b·H_o·W_o`) and the pixel from its first
     /// pixel column (`b·H·W`), so that images can be processed independently.
-    fn for_each_in_image(&self, mut f: impl FnMut(usize, usize, usize)) {
+    fn for_each_column(&self, mut f: impl FnMut(usize, &[(usize, usize)])) {
         let (m, win) = (&self.maps, &self.win);
         let (ho, wo) = self.out;
         let (kh, kw) = win.kernel;
@@ -190,9 +198,10 @@ impl Patches {
                 .checked_sub(win.padding)
                 .filter(|&i| i < n)
         };
+        let mut taps = Vec::with_capacity(kh * kw);
         for oh in 0..ho {
             for ow in 0..wo {
-                let col = oh * wo + ow;
+                taps.clear();
                 for ki in 0..kh {
                     let Some(h) = inside(oh, ki, m.height) else {
                         continue;
@@ -201,9 +210,10 @@ impl Patches {
                         let Some(w) = inside(ow, kj, m.width) else {
                             continue;
                         };
-                        f(col, ki * kw + kj, h * m.width + w);
+                        taps.push((ki * kw + kj, h * m.width + w));
                     }
                 }
+                f(oh * wo + ow, &taps);
             }
         }
     }
@@ -219,80 +229,72 @@ impl Patches {
         )
     }
 
-    /// The patch matrix of `x` (zeros in the padding).
-    fn gather<T: Scalar>(&self, x: &Mat<T>) -> Mat<T> {
+    /// Runs `image(b, out_b)` for each image b on its own block of `per` columns of `out`
+    /// (in parallel when [`Patches::parallel`]).
+    fn over_images<T: Scalar>(
+        &self,
+        out: &mut Mat<T>,
+        per: usize,
+        image: impl Fn(usize, faer::MatMut<'_, T>) + Sync,
+    ) {
         use rayon::prelude::*;
-        let (rows, cols) = self.shape();
-        let c = self.maps.channels;
-        let khw = rows / c.max(1);
-        let mut p = Mat::<T>::zeros(rows, cols);
-        let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
-        if per_col == 0 || per_pix == 0 {
-            return p;
+        if per == 0 {
+            return;
         }
-        let image = |b: usize, mut pb: faer::MatMut<'_, T>| {
-            self.for_each_in_image(|col, off, pix| {
-                let src = x.col_as_slice(b * per_pix + pix);
-                let dst = pb
-                    .as_mut()
-                    .col_mut(col)
-                    .try_as_col_major_mut()
-                    .expect("columns of an owned matrix are contiguous")
-                    .as_slice_mut();
-                for (ci, &v) in src.iter().enumerate() {
-                    dst[ci * khw + off] = v;
-                }
-            })
-        };
         if self.parallel() {
-            p.as_mut()
-                .par_col_chunks_mut(per_col)
+            out.as_mut()
+                .par_col_chunks_mut(per)
                 .enumerate()
-                .for_each(|(b, pb)| image(b, pb));
+                .for_each(|(b, ob)| image(b, ob));
         } else {
             for b in 0..self.maps.batch {
-                image(b, p.as_mut().subcols_mut(b * per_col, per_col));
+                image(b, out.as_mut().subcols_mut(b * per, per));
             }
         }
+    }
+
+    /// The patch matrix of `x` (zeros in the padding).
+    fn gather<T: Scalar>(&self, x: &Mat<T>) -> Mat<T> {
+        let (rows, cols) = self.shape();
+        let khw = rows / self.maps.channels.max(1);
+        let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
+        let mut p = Mat::<T>::zeros(rows, cols);
+        self.over_images(&mut p, per_col, |b, mut pb| {
+            self.for_each_column(|col, taps| {
+                let dst = column(pb.as_mut(), col);
+                for &(off, pix) in taps {
+                    let src = x.col_as_slice(b * per_pix + pix);
+                    // entry ci·khw + off of the patch column, for each channel ci
+                    for (d, &v) in dst[off..].iter_mut().step_by(khw).zip(src) {
+                        *d = v;
+                    }
+                }
+            })
+        });
         p
     }
 
     /// The adjoint of [`Patches::gather`]: every patch entry added back to the pixel it came
     /// from (`C × B·H·W`).
     fn scatter<T: Scalar>(&self, p: &Mat<T>) -> Mat<T> {
-        use rayon::prelude::*;
         let (rows, _) = self.shape();
         let c = self.maps.channels;
         let khw = rows / c.max(1);
         let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
         let mut x = Mat::<T>::zeros(c, self.maps.batch * per_pix);
-        if per_col == 0 || per_pix == 0 {
-            return x;
-        }
-        let image = |b: usize, mut xb: faer::MatMut<'_, T>| {
-            self.for_each_in_image(|col, off, pix| {
+        self.over_images(&mut x, per_pix, |b, mut xb| {
+            self.for_each_column(|col, taps| {
                 let src = p.col_as_slice(b * per_col + col);
-                let dst = xb
-                    .as_mut()
-                    .col_mut(pix)
-                    .try_as_col_major_mut()
-                    .expect("columns of an owned matrix are contiguous")
-                    .as_slice_mut();
-                for (ci, d) in dst.iter_mut().enumerate() {
-                    *d += src[ci * khw + off];
+                for &(off, pix) in taps {
+                    for (d, &v) in column(xb.as_mut(), pix)
+                        .iter_mut()
+                        .zip(src[off..].iter().step_by(khw))
+                    {
+                        *d += v;
+                    }
                 }
             })
-        };
-        if self.parallel() {
-            x.as_mut()
-                .par_col_chunks_mut(per_pix)
-                .enumerate()
-                .for_each(|(b, xb)| image(b, xb));
-        } else {
-            for b in 0..self.maps.batch {
-                image(b, x.as_mut().subcols_mut(b * per_pix, per_pix));
-            }
-        }
+        });
         x
     }
 
