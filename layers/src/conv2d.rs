@@ -159,6 +159,14 @@ fn column<T: Scalar>(m: faer::MatMut<'_, T>, j: usize) -> &mut [T] {
         .as_slice_mut()
 }
 
+/// Column `j` of a view of an owned matrix, as a slice.
+fn column_ref<T: Scalar>(m: faer::MatRef<'_, T>, j: usize) -> &[T] {
+    m.col(j)
+        .try_as_col_major()
+        .expect("columns of an owned matrix are contiguous")
+        .as_slice()
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Patches {
     maps: FeatureMaps,
@@ -260,13 +268,15 @@ impl Patches {
         let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
         let mut p = Mat::<T>::zeros(rows, cols);
         self.over_images(&mut p, per_col, |b, mut pb| {
+            // the image's pixels as a local view
+            let xb = x.as_ref().subcols(b * per_pix, per_pix);
             self.for_each_column(|col, taps| {
                 let dst = column(pb.as_mut(), col);
                 for &(off, pix) in taps {
-                    let src = x.col_as_slice(b * per_pix + pix);
+                    let src = column_ref(xb, pix);
                     // entry ci·khw + off of the patch column, for each channel ci
-                    for (d, &v) in dst[off..].iter_mut().step_by(khw).zip(src) {
-                        *d = v;
+                    for (ci, &v) in src.iter().enumerate() {
+                        dst[ci * khw + off] = v;
                     }
                 }
             })
@@ -283,14 +293,12 @@ impl Patches {
         let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
         let mut x = Mat::<T>::zeros(c, self.maps.batch * per_pix);
         self.over_images(&mut x, per_pix, |b, mut xb| {
+            let pb = p.as_ref().subcols(b * per_col, per_col);
             self.for_each_column(|col, taps| {
-                let src = p.col_as_slice(b * per_col + col);
+                let src = column_ref(pb, col);
                 for &(off, pix) in taps {
-                    for (d, &v) in column(xb.as_mut(), pix)
-                        .iter_mut()
-                        .zip(src[off..].iter().step_by(khw))
-                    {
-                        *d += v;
+                    for (ci, d) in column(xb.as_mut(), pix).iter_mut().enumerate() {
+                        *d += src[ci * khw + off];
                     }
                 }
             })
