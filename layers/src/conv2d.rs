@@ -193,11 +193,12 @@ impl Patches {
         )
     }
 
-    /// Calls `f(col, taps)` for every patch column of one image, `taps` listing each kernel
-    /// offset `ki·kw + kj` inside the image with the input pixel column it reads; `col`
-    /// counts from the image's first patch column (`b·H_o·W_o`) and the pixel from its first
-    /// pixel column (`b·H·W`), so that images can be processed independently.
-    fn for_each_column(&self, mut f: impl FnMut(usize, &[(usize, usize)])) {
+    /// Calls `f(col, offset, pixel)` for every patch column of the images `images`, every
+    /// kernel offset `ki·kw + kj` inside the image, and the input pixel column it reads;
+    /// `col` and `pixel` count from the first image of the range (its first patch column
+    /// `b·H_o·W_o`, its first pixel column `b·H·W`), so that one image or all of them can
+    /// be walked with the same loop.
+    fn for_each_tap(&self, images: std::ops::Range<usize>, mut f: impl FnMut(usize, usize, usize)) {
         let (m, win) = (&self.maps, &self.win);
         let (ho, wo) = self.out;
         let (kh, kw) = win.kernel;
@@ -206,22 +207,22 @@ impl Patches {
                 .checked_sub(win.padding)
                 .filter(|&i| i < n)
         };
-        let mut taps = Vec::with_capacity(kh * kw);
-        for oh in 0..ho {
-            for ow in 0..wo {
-                taps.clear();
-                for ki in 0..kh {
-                    let Some(h) = inside(oh, ki, m.height) else {
-                        continue;
-                    };
-                    for kj in 0..kw {
-                        let Some(w) = inside(ow, kj, m.width) else {
+        for b in 0..images.len() {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let col = (b * ho + oh) * wo + ow;
+                    for ki in 0..kh {
+                        let Some(h) = inside(oh, ki, m.height) else {
                             continue;
                         };
-                        taps.push((ki * kw + kj, h * m.width + w));
+                        for kj in 0..kw {
+                            let Some(w) = inside(ow, kj, m.width) else {
+                                continue;
+                            };
+                            f(col, ki * kw + kj, b * m.height * m.width + h * m.width + w);
+                        }
                     }
                 }
-                f(oh * wo + ow, &taps);
             }
         }
     }
@@ -237,72 +238,72 @@ impl Patches {
         )
     }
 
-    /// Runs `image(b, out_b)` for each image b on its own block of `per` columns of `out`
-    /// (in parallel when [`Patches::parallel`]).
-    fn over_images<T: Scalar>(
-        &self,
-        out: &mut Mat<T>,
-        per: usize,
-        image: impl Fn(usize, faer::MatMut<'_, T>) + Sync,
-    ) {
-        use rayon::prelude::*;
-        if per == 0 {
-            return;
-        }
-        if self.parallel() {
-            out.as_mut()
-                .par_col_chunks_mut(per)
-                .enumerate()
-                .for_each(|(b, ob)| image(b, ob));
-        } else {
-            for b in 0..self.maps.batch {
-                image(b, out.as_mut().subcols_mut(b * per, per));
-            }
-        }
-    }
-
     /// The patch matrix of `x` (zeros in the padding).
     fn gather<T: Scalar>(&self, x: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
         let (rows, cols) = self.shape();
         let khw = rows / self.maps.channels.max(1);
         let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
         let mut p = Mat::<T>::zeros(rows, cols);
-        self.over_images(&mut p, per_col, |b, mut pb| {
-            // the image's pixels as a local view
-            let xb = x.as_ref().subcols(b * per_pix, per_pix);
-            self.for_each_column(|col, taps| {
-                let dst = column(pb.as_mut(), col);
-                for &(off, pix) in taps {
-                    let src = column_ref(xb, pix);
-                    // entry ci·khw + off of the patch column, for each channel ci
-                    for (ci, &v) in src.iter().enumerate() {
-                        dst[ci * khw + off] = v;
-                    }
-                }
-            })
-        });
+        // entry ci·khw + off of patch column `col` is channel ci of pixel `pix`
+        let copy = |dst: &mut [T], off: usize, src: &[T]| {
+            for (ci, &v) in src.iter().enumerate() {
+                dst[ci * khw + off] = v;
+            }
+        };
+        if per_col == 0 {
+            return p;
+        }
+        if self.parallel() {
+            p.as_mut()
+                .par_col_chunks_mut(per_col)
+                .enumerate()
+                .for_each(|(b, mut pb)| {
+                    let xb = x.as_ref().subcols(b * per_pix, per_pix);
+                    self.for_each_tap(b..b + 1, |col, off, pix| {
+                        copy(column(pb.as_mut(), col), off, column_ref(xb, pix))
+                    })
+                });
+        } else {
+            self.for_each_tap(0..self.maps.batch, |col, off, pix| {
+                copy(p.col_as_slice_mut(col), off, x.col_as_slice(pix))
+            });
+        }
         p
     }
 
     /// The adjoint of [`Patches::gather`]: every patch entry added back to the pixel it came
     /// from (`C × B·H·W`).
     fn scatter<T: Scalar>(&self, p: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
         let (rows, _) = self.shape();
         let c = self.maps.channels;
         let khw = rows / c.max(1);
         let (per_col, per_pix) = (self.out.0 * self.out.1, self.maps.height * self.maps.width);
         let mut x = Mat::<T>::zeros(c, self.maps.batch * per_pix);
-        self.over_images(&mut x, per_pix, |b, mut xb| {
-            let pb = p.as_ref().subcols(b * per_col, per_col);
-            self.for_each_column(|col, taps| {
-                let src = column_ref(pb, col);
-                for &(off, pix) in taps {
-                    for (ci, d) in column(xb.as_mut(), pix).iter_mut().enumerate() {
-                        *d += src[ci * khw + off];
-                    }
-                }
-            })
-        });
+        let add = |dst: &mut [T], off: usize, src: &[T]| {
+            for (ci, d) in dst.iter_mut().enumerate() {
+                *d += src[ci * khw + off];
+            }
+        };
+        if per_pix == 0 {
+            return x;
+        }
+        if self.parallel() {
+            x.as_mut()
+                .par_col_chunks_mut(per_pix)
+                .enumerate()
+                .for_each(|(b, mut xb)| {
+                    let pb = p.as_ref().subcols(b * per_col, per_col);
+                    self.for_each_tap(b..b + 1, |col, off, pix| {
+                        add(column(xb.as_mut(), pix), off, column_ref(pb, col))
+                    })
+                });
+        } else {
+            self.for_each_tap(0..self.maps.batch, |col, off, pix| {
+                add(x.col_as_slice_mut(pix), off, p.col_as_slice(col))
+            });
+        }
         x
     }
 
