@@ -180,6 +180,9 @@ impl Value {
                 }
             }
         }
+        if worst == 0.0 {
+            return Some(0.0); // exactly Hermitian: no need for the scale
+        }
         Some(worst / self.max_abs().max(f64::MIN_POSITIVE))
     }
 
