@@ -72,6 +72,14 @@ deep = {d: (rng.standard_normal((64, 64, d)), rng.standard_normal((d, d)),
             rng.standard_normal((d * (d + 1) // 2, 10))) for d in DEEP_D}
 deep_labels = np.arange(64) % 10
 
+
+def triu_colwise(d):
+    """Upper-triangle indices column by column, (0,0), (0,1), (1,1), (0,2), ... as matgrad's
+    triu_vec orders them."""
+    r, c = np.triu_indices(d)
+    order = np.lexsort((r, c))
+    return r[order], c[order]
+
 if args.lib == "torch":
     import torch
 
@@ -142,7 +150,7 @@ if args.lib == "torch":
     for d, (xs, w0_, v0_) in deep.items():
         if not want(f"deepo2p_step_64x{d}"):
             continue
-        r_, c_ = torch.triu_indices(d, d)
+        r_, c_ = (torch.tensor(a) for a in triu_colwise(d))
         sc = torch.where(r_ == c_, 1.0, 2.0 ** 0.5)
         xt, lab = torch.tensor(xs), torch.tensor(deep_labels)
 
@@ -220,7 +228,7 @@ else:
     for d, (xs, w0_, v0_) in deep.items():
         if not want(f"deepo2p_step_64x{d}"):
             continue
-        r_, c_ = np.triu_indices(d)
+        r_, c_ = triu_colwise(d)
         sc = jnp.where(jnp.asarray(r_ == c_), 1.0, 2.0 ** 0.5)
         xj = jnp.asarray(xs)
 
