@@ -103,7 +103,7 @@ impl Value {
     /// True when every entry is finite (no NaN, no ±∞ in either part).
     pub fn is_finite(&self) -> bool {
         match self {
-            Value::Real(m) => all_finite(m),
+            Value::Real(m) => all_finite_real(m),
             Value::Complex(m) => all_finite(m),
         }
     }
@@ -293,12 +293,10 @@ fn axpy_mat<T: Scalar>(a: &Mat<T>, alpha: f64, b: &Mat<T>) -> Mat<T> {
     Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] + b[(i, j)] * al)
 }
 
-/// Every entry finite. Branch-free over blocks of 64 entries of each contiguous column so
-/// the compiler vectorises it (2.5× the per-entry early-exit loop on a 72 × 16384 matrix),
-/// with an early exit between blocks.
 /// Every entry finite. Blocks of 64 entries without early exit vectorise; the loop runs
 /// under pulp's runtime dispatch, so it is compiled for AVX2 (or AVX-512) when the CPU has
-/// it, without `unsafe` here (the baseline x86-64 target has only SSE2, two lanes).
+/// it, without `unsafe` here (the baseline x86-64 target has only SSE2, two lanes). Real
+/// matrices take [`all_finite_real`].
 fn all_finite<T: Scalar>(m: &Mat<T>) -> bool {
     struct Scan<'a, T>(&'a Mat<T>);
     impl<T: Scalar> pulp::WithSimd for Scan<'_, T> {
@@ -313,9 +311,54 @@ fn all_finite<T: Scalar>(m: &Mat<T>) -> bool {
             })
         }
     }
-    // a small matrix costs less to scan than to dispatch
-    if m.nrows() * m.ncols() <= 256 {
+    if m.nrows() * m.ncols() <= SMALL_SCAN {
         return (0..m.ncols()).all(|j| m.col_as_slice(j).iter().all(|x| x.finite()));
+    }
+    pulp::Arch::new().dispatch(Scan(m))
+}
+
+/// Matrices with at most this many entries are scanned entry by entry: below it the
+/// runtime dispatch costs more than it saves (measured: 2.8 vs 5.5 ns at 2×2, 7 vs 10 ns
+/// at 4×4, but 94 vs 37 ns at 16×16).
+const SMALL_SCAN: usize = 32;
+
+/// Every entry of a real matrix finite, one fused multiply-add per SIMD vector:
+/// `acc ← x·0 + acc` keeps `acc = 0` while every `x` is finite and turns it into NaN for
+/// good at the first NaN or ±∞ (`∞·0 = NaN`). Four independent accumulators hide the FMA
+/// latency; a column is checked when it ends. Against the per-entry `is_finite` fold
+/// above (same dispatch) it takes 0.078 vs 0.092 ns per entry at 32×32, 0.068 vs 0.099 at
+/// 128×128 and 0.080 vs 0.133 at 72×16384 on this machine.
+fn all_finite_real(m: &Mat<f64>) -> bool {
+    struct Scan<'a>(&'a Mat<f64>);
+    impl pulp::WithSimd for Scan<'_> {
+        type Output = bool;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
+            let m = self.0;
+            let zero = simd.splat_f64s(0.0);
+            (0..m.ncols()).all(|j| {
+                let (head, tail) = S::as_simd_f64s(m.col_as_slice(j));
+                let mut acc = [zero; 4];
+                let mut blocks = head.chunks_exact(4);
+                for block in &mut blocks {
+                    for (a, x) in acc.iter_mut().zip(block) {
+                        *a = simd.mul_add_f64s(*x, zero, *a);
+                    }
+                }
+                for x in blocks.remainder() {
+                    acc[0] = simd.mul_add_f64s(*x, zero, acc[0]);
+                }
+                let sum =
+                    simd.add_f64s(simd.add_f64s(acc[0], acc[1]), simd.add_f64s(acc[2], acc[3]));
+                let total = tail
+                    .iter()
+                    .fold(simd.reduce_sum_f64s(sum), |a, x| x.mul_add(0.0, a));
+                total == 0.0
+            })
+        }
+    }
+    if m.nrows() * m.ncols() <= SMALL_SCAN {
+        return (0..m.ncols()).all(|j| m.col_as_slice(j).iter().all(|x| x.is_finite()));
     }
     pulp::Arch::new().dispatch(Scan(m))
 }
@@ -532,36 +575,48 @@ impl Scalar for C64 {
 mod tests {
     use super::*;
 
-    /// The vectorised scan finds one non-finite entry wherever it is: first and last entry,
-    /// both sides of a 64-entry block boundary, the last column, NaN and ±∞, and the
-    /// imaginary part alone for complex values.
+    /// The vectorised scans find one non-finite entry wherever it is: first and last entry,
+    /// both sides of a 64-entry block boundary, in the remainder vectors and the scalar tail
+    /// of a column, the last column, NaN and ±∞, and the imaginary part alone for complex
+    /// values; for shapes on both sides of the small-matrix path.
     #[test]
     fn finiteness_scan_finds_every_position() {
-        let (m, n) = (131, 3);
-        let clean = Mat::<f64>::from_fn(m, n, |i, j| (i as f64) - 0.5 * (j as f64));
-        assert!(Value::Real(clean.clone()).is_finite());
-        assert!(Value::Complex(Value::Real(clean.clone()).to_complex()).is_finite());
-        for (i, j) in [
-            (0, 0),
-            (63, 0),
-            (64, 0),
-            (127, 1),
-            (128, 1),
-            (130, 2),
-            (65, 2),
-        ] {
-            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-                let mut r = clean.clone();
-                r[(i, j)] = bad;
-                assert!(!Value::Real(r).is_finite(), "real {bad} at ({i}, {j})");
-                let mut c = Value::Real(clean.clone()).to_complex();
-                c[(i, j)] = C64::new(1.0, bad);
-                assert!(
-                    !Value::Complex(c).is_finite(),
-                    "imaginary {bad} at ({i}, {j})"
-                );
+        for (m, n) in [(131, 3), (139, 2), (16, 1), (2, 2), (5, 7), (33, 1)] {
+            let clean = Mat::<f64>::from_fn(m, n, |i, j| (i as f64) - 0.5 * (j as f64));
+            assert!(Value::Real(clean.clone()).is_finite());
+            assert!(Value::Complex(Value::Real(clean.clone()).to_complex()).is_finite());
+            let cells = [
+                (0, 0),
+                (63, 0),
+                (64, 0),
+                (127, 1),
+                (128, 1),
+                (130, 2),
+                (65, 2),
+                (m - 1, n - 1),
+                (m - 2, n - 1),
+                (m / 2, 0),
+            ];
+            for (i, j) in cells.into_iter().filter(|&(i, j)| i < m && j < n) {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut r = clean.clone();
+                    r[(i, j)] = bad;
+                    assert!(
+                        !Value::Real(r).is_finite(),
+                        "real {bad} at ({i}, {j}) of {m}×{n}"
+                    );
+                    let mut c = Value::Real(clean.clone()).to_complex();
+                    c[(i, j)] = C64::new(1.0, bad);
+                    assert!(
+                        !Value::Complex(c).is_finite(),
+                        "imaginary {bad} at ({i}, {j}) of {m}×{n}"
+                    );
+                }
             }
         }
+        // the largest finite magnitudes stay finite (x·0 = 0 for every finite x)
+        let big = Mat::<f64>::from_fn(40, 2, |i, _| if i % 2 == 0 { f64::MAX } else { -f64::MAX });
+        assert!(Value::Real(big).is_finite());
         assert!(Value::zeros(DType::F64, 0, 4).is_finite());
     }
 }
