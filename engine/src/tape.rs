@@ -236,6 +236,9 @@ struct Node {
     first_slot: usize,
     requires_grad: bool,
     record: Option<Record>,
+    /// An upper bound on the magnitude of every entry of a single-output node (`+∞` when
+    /// none is known, and for nodes with several outputs); see [`Tape::bound`].
+    bound: f64,
 }
 
 struct Inner {
@@ -330,15 +333,14 @@ impl std::fmt::Debug for Var<'_> {
     }
 }
 
-fn validate_value(op: &'static str, v: &Value) -> Result<()> {
-    if !v.is_finite() {
-        return Err(EngineError::NonFinite {
-            op,
-            place: "in the input",
-            hint: "clean the data (replace NaN/inf) before it enters the tape",
-        });
-    }
-    Ok(())
+/// Checks that every entry of a value entering the tape is finite; returns the bound
+/// [`Value::finite_bound`] found on the way.
+fn validate_value(op: &'static str, v: &Value) -> Result<f64> {
+    v.finite_bound().ok_or(EngineError::NonFinite {
+        op,
+        place: "in the input",
+        hint: "clean the data (replace NaN/inf) before it enters the tape",
+    })
 }
 
 impl Tape {
@@ -370,16 +372,28 @@ impl Tape {
         self.len() == 0
     }
 
-    fn push(&self, outputs: Outputs, requires_grad: bool, record: Option<Record>) -> u32 {
+    fn push(
+        &self,
+        outputs: Outputs,
+        requires_grad: bool,
+        record: Option<Record>,
+        bound: f64,
+    ) -> u32 {
         let mut inner = self.inner.borrow_mut();
         let first_slot = inner.slots;
         inner.slots += outputs.len();
         let idx = inner.nodes.len() as u32;
+        let bound = if outputs.len() == 1 {
+            bound
+        } else {
+            f64::INFINITY
+        };
         inner.nodes.push(Node {
             outputs,
             first_slot,
             requires_grad,
             record,
+            bound,
         });
         idx
     }
@@ -388,8 +402,8 @@ impl Tape {
     /// rows or columns is a valid leaf (ops on it give empty or closed-form results).
     pub fn leaf(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
-        validate_value("leaf", &value)?;
-        let node = self.push(Outputs::One(Rc::new(value)), true, None);
+        let bound = validate_value("leaf", &value)?;
+        let node = self.push(Outputs::One(Rc::new(value)), true, None, bound);
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -399,16 +413,33 @@ impl Tape {
     /// A constant: a value that needs no gradient. Errors on a non-finite value.
     pub fn constant(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
-        validate_value("constant", &value)?;
-        Ok(self.constant_unchecked(value))
+        let bound = validate_value("constant", &value)?;
+        Ok(self.constant_bounded(value, bound))
     }
 
+    /// A constant the caller knows to be finite (no bound known).
     pub(crate) fn constant_unchecked(&self, value: Value) -> Var<'_> {
-        let node = self.push(Outputs::One(Rc::new(value)), false, None);
+        self.constant_bounded(value, f64::INFINITY)
+    }
+
+    /// A constant the caller knows to be finite, with every entry at most `bound` in
+    /// magnitude.
+    pub(crate) fn constant_bounded(&self, value: Value, bound: f64) -> Var<'_> {
+        let node = self.push(Outputs::One(Rc::new(value)), false, None, bound);
         Var {
             tape: self,
             id: VarId { node, out: 0 },
         }
+    }
+
+    /// An upper bound on the magnitude of every entry of `v` (`+∞` when none is known):
+    /// the exact maximum for a real value whose finiteness was scanned, or what the op that
+    /// made it proved without a scan (see [`Tape::record1_bounded`]).
+    pub(crate) fn bound(&self, v: Var<'_>) -> f64 {
+        if v.id.out != 0 {
+            return f64::INFINITY;
+        }
+        self.inner.borrow().nodes[v.id.node as usize].bound
     }
 
     /// Puts the result of an op on the tape: `outputs` are the values the op computed from
@@ -438,7 +469,7 @@ impl Tape {
         } else {
             Outputs::Many(outputs.into_iter().map(Rc::new).collect())
         };
-        let node = self.record_impl(op, inputs, outputs)?;
+        let node = self.record_impl(op, inputs, outputs, None)?;
         Ok((0..n_out as u32)
             .map(|out| Var {
                 tape: self,
@@ -447,11 +478,14 @@ impl Tape {
             .collect())
     }
 
+    /// `proved`: a finite bound on the single output's entries that the op proved from its
+    /// inputs' bounds; the scan is skipped then.
     fn record_impl<'t>(
         &'t self,
         op: Rc<dyn Op>,
         inputs: &[Var<'t>],
         outputs: Outputs,
+        proved: Option<f64>,
     ) -> Result<u32> {
         let name = op.name();
         for v in inputs {
@@ -459,14 +493,25 @@ impl Tape {
                 return Err(EngineError::ForeignVar { op: name });
             }
         }
-        let copies = op.copies_entries();
-        for i in 0..outputs.len() {
-            if !copies && !outputs.get(i).is_finite() {
-                return Err(EngineError::NonFinite {
-                    op: name,
-                    place: "in the output",
-                    hint: "the inputs are finite but the result overflowed or left the op's domain; rescale the input",
-                });
+        let mut bound = f64::INFINITY;
+        if let Some(b) = proved.filter(|b| *b <= f64::MAX && outputs.len() == 1) {
+            bound = b;
+        } else if op.copies_entries() {
+            // every entry is an input entry, its conjugate or zero
+            bound = inputs.iter().map(|v| self.bound(*v)).fold(0.0, f64::max);
+        } else {
+            for i in 0..outputs.len() {
+                match outputs.get(i).finite_bound() {
+                    Some(b) if i == 0 => bound = b,
+                    Some(_) => {}
+                    None => {
+                        return Err(EngineError::NonFinite {
+                            op: name,
+                            place: "in the output",
+                            hint: "the inputs are finite but the result overflowed or left the op's domain; rescale the input",
+                        })
+                    }
+                }
             }
         }
         let (requires_grad, record) = {
@@ -481,7 +526,7 @@ impl Tape {
             });
             (rg, rec)
         };
-        Ok(self.push(outputs, requires_grad, record))
+        Ok(self.push(outputs, requires_grad, record, bound))
     }
 
     /// Like [`Tape::record`] for a single-output op.
@@ -491,7 +536,26 @@ impl Tape {
         inputs: &[Var<'t>],
         output: Value,
     ) -> Result<Var<'t>> {
-        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)))?;
+        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)), None)?;
+        Ok(Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        })
+    }
+
+    /// Like [`Tape::record1`] for an op that proved, from its inputs' [`Tape::bound`]s,
+    /// that every entry of `output` is at most `bound` in magnitude: when `bound` is
+    /// finite the output's finiteness scan is skipped (a product of finite factors cannot
+    /// hold NaN unless it overflowed). The proof must hold in floating point, rounding
+    /// included: a bound that is too small lets ±∞ onto the tape.
+    pub(crate) fn record1_bounded<'t>(
+        &'t self,
+        op: Rc<dyn Op>,
+        inputs: &[Var<'t>],
+        output: Value,
+        bound: f64,
+    ) -> Result<Var<'t>> {
+        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)), Some(bound))?;
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -750,8 +814,8 @@ impl Tape {
             let seeds: Vec<Var<'t>> = cotangents
                 .iter()
                 .map(|c| {
-                    validate_value("vjp cotangent", c)?;
-                    Ok(self.constant_unchecked(c.clone()))
+                    let bound = validate_value("vjp cotangent", c)?;
+                    Ok(self.constant_bounded(c.clone(), bound))
                 })
                 .collect::<Result<_>>()?;
             let g = self.sweep_backward(outputs, &seeds, wrt)?;
@@ -806,7 +870,7 @@ impl Tape {
                     Some(g) => *g,
                     None => {
                         let v = w.rc();
-                        self.constant_unchecked(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
+                        self.constant_bounded(Value::zeros(v.dtype(), v.nrows(), v.ncols()), 0.0)
                     }
                 })
                 .collect()
@@ -852,7 +916,7 @@ impl Tape {
         self.check_own("grad_graph", &[y])?;
         self.check_own("grad_graph", wrt)?;
         self.check_differentiable("grad_graph", wrt)?;
-        let one = self.constant_unchecked(Value::scalar(1.0));
+        let one = self.constant_bounded(Value::scalar(1.0), 1.0);
         self.vjp_graph(&[y], &[one], wrt)
     }
 
@@ -1232,7 +1296,7 @@ impl Tape {
                     Some(t) => *t,
                     None => {
                         let v = o.rc();
-                        self.constant_unchecked(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
+                        self.constant_bounded(Value::zeros(v.dtype(), v.nrows(), v.ncols()), 0.0)
                     }
                 })
                 .collect()
@@ -1283,7 +1347,8 @@ impl<'t> Var<'t> {
 
     /// The same value as a constant: gradients do not flow through the result.
     pub fn detach(self) -> Var<'t> {
-        self.tape.constant_unchecked(self.value())
+        self.tape
+            .constant_bounded(self.value(), self.tape.bound(self))
     }
 
     /// A shared pointer to the value, for ops that keep it as a residual without copying.

@@ -54,6 +54,20 @@ impl Form {
 /// 0.86× at 64, 0.72× at 128). Used by `gram` and by the spectral congruences.
 pub const TRIANGULAR_MIN_N: usize = 16;
 
+/// A bound on the entries of a product of `k`-term inner products whose factors' entries
+/// are at most `ba` and `bb` in magnitude (real values; a complex value's bound is `+∞`):
+/// every partial sum, as computed, is at most `k·ba·bb·(1 + k·2⁻⁵³)` in magnitude, so
+/// `2·k·ba·bb` holds with room to spare for any `k` below 2⁵². Infinite (no bound: the
+/// output is scanned) when a factor's bound is unknown or the bound overflows.
+pub(crate) fn product_bound(k: usize, ba: f64, bb: f64) -> f64 {
+    let b = 2.0 * k as f64 * ba * bb;
+    if b.is_nan() {
+        f64::INFINITY
+    } else {
+        b
+    }
+}
+
 /// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
 pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
     let m = match fa {
@@ -215,6 +229,7 @@ impl<'t> Var<'t> {
             }
             _ => unreachable!("dtypes checked above"),
         };
+        let bound = product_bound(ac, tape.bound(self), tape.bound(other));
         let op: Rc<dyn Op> = match (fa, fb) {
             (Form::Plain, Form::Plain) => shared_op!(MatMul {
                 fa: Form::Plain,
@@ -233,7 +248,7 @@ impl<'t> Var<'t> {
                 fb: Form::Adjoint
             }),
         };
-        tape.record1(op, &[self, other], out)
+        tape.record1_bounded(op, &[self, other], out, bound)
     }
 
     /// `s · self` where `s` is a 1×1 Var of the same dtype (a learned or computed scalar).
@@ -358,5 +373,78 @@ mod tests {
             a.matmul(c),
             Err(EngineError::DTypeMismatch { .. })
         ));
+    }
+
+    fn max_abs(v: &Value) -> f64 {
+        let m = v.as_real().unwrap();
+        let mut big = 0.0f64;
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                big = big.max(m[(i, j)].abs());
+            }
+        }
+        big
+    }
+
+    /// A product that overflows is refused even though outputs whose factors' bounds prove
+    /// them finite are not scanned: three terms of x² with x² in (MAX/3, MAX/2) sum to +∞,
+    /// and the bound 2·k·x² overflows, so the output is scanned. A bound without `k`
+    /// (2x² < MAX) would let ∞ onto the tape.
+    #[test]
+    fn overflowing_products_are_refused() {
+        let t = Tape::new();
+        let x = 8.5e153;
+        assert!(2.0 * x * x < f64::MAX && 3.0 * x * x == f64::INFINITY);
+        let a = t.leaf(Value::Real(faer::mat![[x, x, x]])).unwrap();
+        let b = t.leaf(Value::Real(faer::mat![[x], [x], [x]])).unwrap();
+        for (x, y, fx, fy) in [
+            (a, b, Form::Plain, Form::Plain),
+            (b, b, Form::Adjoint, Form::Plain),
+            (a, a, Form::Plain, Form::Adjoint),
+        ] {
+            assert!(matches!(
+                x.matmul_forms(fx, y, fy),
+                Err(EngineError::NonFinite { op: "matmul", .. })
+            ));
+        }
+        // one term alone is finite, and its bound (2e308) is not: scanned, accepted
+        let one = t.leaf(Value::Real(faer::mat![[1e154]])).unwrap();
+        let p = one.matmul(one).unwrap();
+        assert_eq!(p.value().as_real().unwrap()[(0, 0)], 1e308);
+        assert_eq!(t.bound(p), 1e308);
+    }
+
+    /// The bounds the tape keeps hold: after leaves, products in every form (forward and
+    /// through a backward sweep), copies (transpose), `detach` and sums, every real value's
+    /// entries are at most its bound; the bound of a product of bounded factors is finite
+    /// (its output was not scanned), and that of a scanned value is its exact maximum.
+    #[test]
+    fn kept_bounds_hold() {
+        let t = Tape::new();
+        let a = t.leaf(real_matrix(4, 3, 1)).unwrap();
+        let b = t.leaf(real_matrix(3, 5, 2)).unwrap();
+        assert_eq!(t.bound(a), max_abs(&a.value()));
+        let c = a.matmul(b).unwrap();
+        let k = 3.0;
+        assert_eq!(t.bound(c), 2.0 * k * t.bound(a) * t.bound(b));
+        let d = c.matmul_forms(Form::Adjoint, a, Form::Plain).unwrap();
+        let e = b.matmul_forms(Form::Plain, d, Form::Plain).unwrap();
+        let f = a.transpose().unwrap();
+        assert_eq!(t.bound(f), t.bound(a));
+        let g = e
+            .add(d.transpose().unwrap().matmul(d.detach()).unwrap())
+            .unwrap();
+        let loss = g.sum(crate::Axis::All).unwrap();
+        let grads = t.grad_graph(loss, &[a, b]).unwrap();
+        for v in [a, b, c, d, e, f, g, grads[0], grads[1]] {
+            let (bound, actual) = (t.bound(v), max_abs(&v.value()));
+            assert!(bound >= actual, "bound {bound} below max |entry| {actual}");
+        }
+        for v in [c, d, e] {
+            assert!(t.bound(v).is_finite());
+        }
+        // complex values carry no bound: their products are scanned
+        let z = t.leaf(complex_matrix(2, 2, 3)).unwrap();
+        assert_eq!(t.bound(z.matmul(z).unwrap()), f64::INFINITY);
     }
 }
