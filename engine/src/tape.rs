@@ -236,8 +236,9 @@ struct Node {
     first_slot: usize,
     requires_grad: bool,
     record: Option<Record>,
-    /// An upper bound on the magnitude of every entry of a single-output node (`+∞` when
-    /// none is known, and for nodes with several outputs); see [`Tape::bound`].
+    /// An upper bound on the magnitude of every entry (of its real and imaginary parts, for
+    /// a complex value) of a single-output node: `+∞` when none is known, and for nodes
+    /// with several outputs; see [`Tape::bound`].
     bound: f64,
 }
 

@@ -136,7 +136,9 @@ impl<'t> Var<'t> {
         same_shape("add", &a, &b)?;
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p + q),
             EngineError::DTypeMismatch { op: "add", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(shared_op!(Add), &[self, other], out)
+        // |x + y| ≤ |x| + |y|, and rounding is monotone
+        let bound = tape.bound(self) + tape.bound(other);
+        tape.record1_bounded(shared_op!(Add), &[self, other], out, bound)
     }
 
     /// Entrywise difference `self − other`.
@@ -150,7 +152,8 @@ impl<'t> Var<'t> {
         same_dtype("sub", &a, &b)?;
         let out = map_value2!(&*a, &*b, x, y => ew2(x, y, |p, q| p - q),
             EngineError::DTypeMismatch { op: "sub", lhs: a.dtype(), rhs: b.dtype() });
-        tape.record1(shared_op!(Sub), &[self, other], out)
+        let bound = tape.bound(self) + tape.bound(other);
+        tape.record1_bounded(shared_op!(Sub), &[self, other], out, bound)
     }
 
     /// Negation `−self`.
@@ -160,7 +163,8 @@ impl<'t> Var<'t> {
     pub fn neg(self) -> Result<Var<'t>> {
         let a = self.rc();
         let out = map_value!(&*a, x => ew1(x, |p| -p));
-        self.tape().record1(shared_op!(Neg), &[self], out)
+        let tape = self.tape();
+        tape.record1_bounded(shared_op!(Neg), &[self], out, tape.bound(self))
     }
 
     /// `c · self` for a real constant `c`.
@@ -176,12 +180,15 @@ impl<'t> Var<'t> {
         }
         let a = self.rc();
         let out = map_value!(&*a, x => scale_mat_f64(x, c));
-        self.tape().record1(
+        let tape = self.tape();
+        // |c·x| ≤ |c|·b; 0·∞ (no bound) is NaN, which record1_bounded treats as no bound
+        tape.record1_bounded(
             Rc::new(Scale {
                 c: C64::new(c, 0.0),
             }),
             &[self],
             out,
+            c.abs() * tape.bound(self),
         )
     }
 
@@ -342,5 +349,50 @@ mod tests {
             a.add(d),
             Err(crate::EngineError::ForeignVar { .. })
         ));
+    }
+
+    /// Sums and scalings that overflow are refused although their outputs are not scanned
+    /// when the inputs' bounds prove them finite: 1e308 + 1e308, 1e308 − (−1e308), 2·1e308
+    /// all have infinite bounds, so they are scanned. A bound of max(b_x, b_y) for a sum, or
+    /// b_x without |c| for a scaling, would let ∞ onto the tape. Bounds that hold are kept.
+    #[test]
+    fn overflowing_sums_and_scalings_are_refused() {
+        use crate::{EngineError, Value};
+        let t = Tape::new();
+        let big = t.leaf(Value::Real(faer::mat![[1e308, 1.0]])).unwrap();
+        let neg = big.neg().unwrap();
+        assert!(matches!(
+            big.add(big),
+            Err(EngineError::NonFinite { op: "add", .. })
+        ));
+        assert!(matches!(
+            big.sub(neg),
+            Err(EngineError::NonFinite { op: "sub", .. })
+        ));
+        assert!(matches!(
+            big.scale(2.0),
+            Err(EngineError::NonFinite { op: "scale", .. })
+        ));
+        // finite results keep bounds at least their entries
+        let a = t.leaf(real_matrix(3, 2, 1)).unwrap();
+        let b = t.leaf(real_matrix(3, 2, 2)).unwrap();
+        let max_abs = |v: crate::Var<'_>| {
+            let m = v.value();
+            let m = m.as_real().unwrap();
+            (0..m.ncols())
+                .flat_map(|j| (0..m.nrows()).map(move |i| (i, j)))
+                .fold(0.0f64, |acc, (i, j)| acc.max(m[(i, j)].abs()))
+        };
+        for v in [
+            a.add(b).unwrap(),
+            a.sub(b).unwrap(),
+            a.neg().unwrap(),
+            a.scale(-3.5).unwrap(),
+            a.scale(0.0).unwrap(),
+            neg,
+        ] {
+            let bound = t.bound(v);
+            assert!(bound.is_finite() && bound >= max_abs(v), "{bound}");
+        }
     }
 }
