@@ -8,6 +8,15 @@
 //! docs/PERFORMANCE.md) the answer is [`Par::Seq`]; above them, rayon with at most
 //! [`max_threads`] threads.
 //!
+//! **Where the caller runs matters.** A parallel region opened from a thread outside
+//! rayon's pool (a program's main thread) hands the work to the pool and sleeps until it is
+//! done: two thread wake-ups, measured at ≈ 50 µs per region on the machine class once the
+//! workers have gone to sleep (10–20 µs back to back). From a worker thread of the pool the
+//! caller takes part in the work and only wakes the others: ≈ 7.5 µs (0.1 µs back to back).
+//! So the thresholds are higher outside the pool ([`GEMM_PAR_MIN_MACS_OUTSIDE`]) than
+//! inside it ([`GEMM_PAR_MIN_MACS`]), and [`in_pool`] runs a computation on a worker
+//! thread, which is the fast way to use two or more cores.
+//!
 //! The first [`crate::Tape`] sets faer's *global* parallelism (used by faer's high-level
 //! decompositions that matgrad calls without an explicit `Par`: inverse, solve, Cholesky,
 //! QR, general eig) to sequential, because faer's default with rayon is "all cores at every
@@ -27,9 +36,18 @@ use std::sync::Once;
 
 pub use faer::Par;
 
-/// A matrix product of at least this many multiply-adds (`m·n·k`) runs in parallel: about
-/// a 96³ product (≈ 0.2 ms sequential on the machine class).
-pub const GEMM_PAR_MIN_MACS: usize = 96 * 96 * 96;
+/// Called from a worker thread of rayon's pool, a matrix product of at least this many
+/// multiply-adds (`m·n·k`, here ≈ 102³, ≈ 40 µs sequential) runs in parallel, and so do
+/// [`blocks_parallel`] batches of that much work. Measured with 2 threads, faer's
+/// parallel GEMM against its sequential one from inside the pool: 0.95× at 96³, 1.23× at
+/// 128³, 1.7× at 256³.
+pub const GEMM_PAR_MIN_MACS: usize = 1 << 20;
+
+/// The same threshold for a caller outside rayon's pool (≈ 161³, ≈ 150 µs sequential),
+/// which pays ≈ 50 µs per parallel region: from the main thread faer's parallel GEMM was
+/// 0.42× its sequential one at 96³, 0.66–0.71× at 128³, 0.81–1.16× at 160³, 0.89–1.38×
+/// at 192³ and 1.13–1.68× at 256³ (two runs).
+pub const GEMM_PAR_MIN_MACS_OUTSIDE: usize = 1 << 22;
 
 /// An eigen- or singular value decomposition of at least this order runs in parallel. On
 /// the 2-core machine class faer's parallel eigh and SVD were *slower* at n = 256 (eigh
@@ -63,9 +81,48 @@ fn parallel(big: bool) -> Par {
     }
 }
 
+/// True on a worker thread of a rayon pool (inside [`in_pool`], `ThreadPool::install`, or
+/// a parallel iterator), where a parallel region is cheap to open.
+pub fn on_worker() -> bool {
+    rayon::current_thread_index().is_some()
+}
+
+/// The work (multiply-adds) from which a parallel region pays, for this thread.
+fn min_parallel_macs() -> usize {
+    if on_worker() {
+        GEMM_PAR_MIN_MACS
+    } else {
+        GEMM_PAR_MIN_MACS_OUTSIDE
+    }
+}
+
+/// Runs `f` on a worker thread of rayon's global pool (directly when already on one) and
+/// returns its result; the calling thread waits. Everything matgrad runs in parallel inside
+/// `f` then opens its parallel regions from the pool, ≈ 7× cheaper than from outside it
+/// (see the module doc), and the lower thresholds apply. Build the tape inside `f`: a tape
+/// cannot cross threads.
+///
+/// ```
+/// use matgrad_engine::{par, Tape, Value};
+/// let total = par::in_pool(|| {
+///     assert!(par::on_worker());
+///     let tape = Tape::new();
+///     let a = tape.leaf(Value::Real(faer::Mat::identity(3, 3))).unwrap();
+///     a.matmul(a).unwrap().trace().unwrap().value().scalar_real().unwrap()
+/// });
+/// assert_eq!(total, 3.0);
+/// ```
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if on_worker() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
+}
+
 /// The parallelism for an `m×k` by `k×n` product.
 pub fn gemm_par(m: usize, n: usize, k: usize) -> Par {
-    parallel(m.saturating_mul(n).saturating_mul(k) >= GEMM_PAR_MIN_MACS)
+    parallel(m.saturating_mul(n).saturating_mul(k) >= min_parallel_macs())
 }
 
 /// The parallelism for a decomposition of an `n×n` matrix (or the smaller side of a
@@ -77,9 +134,9 @@ pub fn decomposition_par(n: usize) -> Par {
 /// Whether `batch` independent blocks of `macs_per_block` multiply-adds each should be
 /// spread over rayon's threads (each block then runs sequentially): when there are at least
 /// two blocks, more than one thread, and as much work in total as a parallel GEMM
-/// ([`GEMM_PAR_MIN_MACS`]).
+/// ([`GEMM_PAR_MIN_MACS`] on a worker thread, [`GEMM_PAR_MIN_MACS_OUTSIDE`] elsewhere).
 pub fn blocks_parallel(batch: usize, macs_per_block: usize) -> bool {
-    batch > 1 && max_threads() > 1 && batch.saturating_mul(macs_per_block) >= GEMM_PAR_MIN_MACS
+    batch > 1 && max_threads() > 1 && batch.saturating_mul(macs_per_block) >= min_parallel_macs()
 }
 
 /// Sets faer's global parallelism to sequential, once per process (see the module doc).
@@ -95,16 +152,34 @@ mod tests {
     fn thresholds_and_cap() {
         // the cap is process-wide: this test is the only one in the engine that sets it
         set_max_threads(2);
+        // a test thread is outside rayon's pool
+        assert!(!on_worker());
         assert!(matches!(gemm_par(4, 4, 4), Par::Seq));
-        assert!(matches!(gemm_par(96, 96, 96), Par::Rayon(_)));
-        assert!(matches!(gemm_par(95, 96, 96), Par::Seq));
+        assert!(matches!(gemm_par(1 << 11, 1 << 11, 1), Par::Rayon(_)));
+        assert!(matches!(gemm_par(1 << 11, (1 << 11) - 1, 1), Par::Seq));
+        assert!(matches!(gemm_par(128, 128, 128), Par::Seq));
         assert!(matches!(decomposition_par(383), Par::Seq));
         assert!(matches!(decomposition_par(384), Par::Rayon(_)));
-        assert!(blocks_parallel(2, GEMM_PAR_MIN_MACS / 2));
-        assert!(!blocks_parallel(2, GEMM_PAR_MIN_MACS / 2 - 1));
-        assert!(!blocks_parallel(1, GEMM_PAR_MIN_MACS));
+        assert!(blocks_parallel(2, GEMM_PAR_MIN_MACS_OUTSIDE / 2));
+        assert!(!blocks_parallel(2, GEMM_PAR_MIN_MACS_OUTSIDE / 2 - 1));
+        assert!(!blocks_parallel(1, GEMM_PAR_MIN_MACS_OUTSIDE));
+        // on a worker thread the thresholds are lower
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert!(on_worker());
+            assert!(matches!(gemm_par(1 << 10, 1 << 10, 1), Par::Rayon(_)));
+            assert!(matches!(gemm_par(1 << 10, (1 << 10) - 1, 1), Par::Seq));
+            assert!(matches!(gemm_par(128, 128, 128), Par::Rayon(_)));
+            assert!(blocks_parallel(2, GEMM_PAR_MIN_MACS / 2));
+            assert!(!blocks_parallel(2, GEMM_PAR_MIN_MACS / 2 - 1));
+        });
+        // in_pool runs on a worker of the global pool and returns the result
+        assert_eq!(in_pool(|| (on_worker(), 7)), (true, 7));
         set_max_threads(1);
-        assert!(!blocks_parallel(64, GEMM_PAR_MIN_MACS));
+        assert!(!blocks_parallel(64, GEMM_PAR_MIN_MACS_OUTSIDE));
         assert!(matches!(gemm_par(1024, 1024, 1024), Par::Seq));
         assert!(matches!(decomposition_par(1024), Par::Seq));
         set_max_threads(0);

@@ -224,10 +224,14 @@ mod tests {
         }
     }
 
-    /// A batch large enough for the block-parallel path (`par::blocks_parallel`, when
-    /// rayon has two threads or more) gives the blockwise products too.
+    /// A batch large enough for the block-parallel path (`par::blocks_parallel`, on a
+    /// worker thread when rayon has two threads or more) gives the blockwise products too.
     #[test]
     fn large_batch_is_the_blockwise_matmul() {
+        crate::par::in_pool(large_batch_is_the_blockwise_matmul_on_a_worker);
+    }
+
+    fn large_batch_is_the_blockwise_matmul_on_a_worker() {
         use Form::{Adjoint as H, Plain as P};
         let t = Tape::new();
         let (k, p) = (96, 24); // 96 · 24³ multiply-adds ≥ GEMM_PAR_MIN_MACS

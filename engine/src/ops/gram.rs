@@ -244,8 +244,14 @@ mod tests {
     /// single blocks, and a batch large enough for the block-parallel path.
     #[test]
     fn forward_is_the_scaled_blockwise_product_and_exactly_hermitian() {
+        // on a worker thread, where the last case takes the block-parallel path
+        crate::par::in_pool(forward_blockwise_on_a_worker);
+    }
+
+    fn forward_blockwise_on_a_worker() {
         for make in [real_matrix, complex_matrix] {
             for (batch, m, d) in [(1, 7, 4), (3, 2, 5), (4, 6, 3), (96, 40, 24)] {
+                // 96 · 40 · 24² multiply-adds ≥ par::GEMM_PAR_MIN_MACS
                 let t = Tape::new();
                 let f = t.constant(make(batch * m, d, 7)).unwrap();
                 let c = f.gram_blocks(batch, 0.3, -0.2).unwrap().value();
