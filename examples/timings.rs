@@ -34,6 +34,16 @@ fn median_secs(mut f: impl FnMut(), reps: usize) -> f64 {
 mod deepo2p;
 
 fn main() {
+    // MATGRAD_IN_POOL=1: run every workload on a worker thread of rayon's pool
+    // (`par::in_pool`, the recommended way to use several cores; docs/PERFORMANCE.md)
+    if std::env::var_os("MATGRAD_IN_POOL").is_some_and(|v| v == "1") {
+        matgrad::engine::par::in_pool(run);
+    } else {
+        run();
+    }
+}
+
+fn run() {
     // optional filter: only workloads whose name contains the first argument
     let filter = std::env::args().nth(1).unwrap_or_default();
     let want = |name: &str| name.contains(filter.as_str());
@@ -177,7 +187,7 @@ fn main() {
         out.push(format!("\"o2p_batch_fwd_bwd_64x64x32\": {t:e}"));
     }
     // A·B·C forward + VJP w.r.t. A, B, C on the tape vs the same six GEMMs in bare faer
-    for n in [32usize, 256] {
+    for n in [32usize, 128, 256] {
         if !want(&format!("abc_fwd_vjp_{n} abc_bare_faer_{n}")) {
             continue;
         }
@@ -187,7 +197,11 @@ fn main() {
             real_matrix(n, n, 33),
             real_matrix(n, n, 34),
         );
-        let reps = if n >= 256 { 31 } else { 201 };
+        let reps = match n {
+            256.. => 31,
+            128.. => 101,
+            _ => 201,
+        };
         let t = median_secs(
             || {
                 let tape = Tape::new();
