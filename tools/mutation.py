@@ -47,6 +47,14 @@ MUTATIONS = [
      "                    g.add(ct)?\n                }\n                None => ct,", "                    let _ = g;\n                    ct\n                }\n                None => ct,"),
     ("adjugate: drop the off-diagonal sign of N", "engine/src/ops/adjugate.rs",
      "-(x[(i, j)] * T::from_f64(self.pi2[i * n + j]))", "x[(i, j)] * T::from_f64(self.pi2[i * n + j])"),
+    # the no-silent-NaN guarantee: outputs whose bound proves them finite are not scanned
+    ("no-NaN guard: matmul's bound without the inner dimension k", "engine/src/ops/matmul.rs",
+     "let b = 2.0 * k as f64 * ba * bb;", "let b = 2.0 * ba * bb + 0.0 * k as f64;"),
+    ("no-NaN guard: add's bound max(b_A, b_B) instead of b_A + b_B", "engine/src/ops/arith.rs",
+     "// |x + y| ≤ |x| + |y|, and rounding is monotone\n        let bound = tape.bound(self) + tape.bound(other);",
+     "// |x + y| ≤ |x| + |y|, and rounding is monotone\n        let bound = tape.bound(self).max(tape.bound(other));"),
+    ("no-NaN guard: the finiteness scan skips a column's scalar tail", "engine/src/value.rs",
+     ".fold(simd.reduce_sum_f64s(sum), |a, x| x.mul_add(0.0, a));", ".fold(simd.reduce_sum_f64s(sum), |a, _x| a);"),
 ]
 
 
