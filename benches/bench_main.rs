@@ -307,8 +307,36 @@ fn deepo2p_step(c: &mut Criterion) {
     g.finish();
 }
 
+/// The finiteness scan every recorded value gets (unless its op proved a bound): one
+/// `Value::is_finite` over real and complex matrices from 4×4 (the entry-by-entry path) to
+/// 72×16384 (conv2d's patch matrix).
+fn finite_scan(c: &mut Criterion) {
+    use matgrad::engine::testing::complex_matrix;
+    let mut g = c.benchmark_group("finite_scan");
+    for (m, n) in [
+        (4usize, 4usize),
+        (16, 16),
+        (32, 32),
+        (128, 128),
+        (72, 16384),
+    ] {
+        g.throughput(Throughput::Elements((m * n) as u64));
+        let (r, z) = (real_matrix(m, n, 1), complex_matrix(m, n, 2));
+        g.bench_with_input(BenchmarkId::new("real", format!("{m}x{n}")), &r, |b, v| {
+            b.iter(|| black_box(v.is_finite()))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("complex", format!("{m}x{n}")),
+            &z,
+            |b, v| b.iter(|| black_box(v.is_finite())),
+        );
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    finite_scan,
     tape_overhead,
     matmul_graph,
     spectral,

@@ -39,14 +39,16 @@ pub use faer::Par;
 /// Called from a worker thread of rayon's pool, a matrix product of at least this many
 /// multiply-adds (`m·n·k`, here ≈ 102³, ≈ 40 µs sequential) runs in parallel, and so do
 /// [`blocks_parallel`] batches of that much work. Measured with 2 threads, faer's
-/// parallel GEMM against its sequential one from inside the pool: 0.95× at 96³, 1.23× at
-/// 128³, 1.7× at 256³.
+/// parallel GEMM against its sequential one from inside the pool: 0.92–1.0× at 96³,
+/// 1.17–1.39× at 128³, 1.6–1.8× at 256³ (≈ 1.0× at every size in a run where the second
+/// core was busy).
 pub const GEMM_PAR_MIN_MACS: usize = 1 << 20;
 
 /// The same threshold for a caller outside rayon's pool (≈ 161³, ≈ 150 µs sequential),
 /// which pays ≈ 50 µs per parallel region: from the main thread faer's parallel GEMM was
-/// 0.42× its sequential one at 96³, 0.66–0.71× at 128³, 0.81–1.16× at 160³, 0.89–1.38×
-/// at 192³ and 1.13–1.68× at 256³ (two runs).
+/// 0.42–0.60× its sequential one at 96³, 0.65–1.17× at 128³, 0.81–1.31× at 160³,
+/// 0.89–1.49× at 192³ and 1.13–1.70× at 256³ over four runs; the low ends are runs where
+/// the shared machine's second core was busy (`examples/par_costs.rs` measures both).
 pub const GEMM_PAR_MIN_MACS_OUTSIDE: usize = 1 << 22;
 
 /// An eigen- or singular value decomposition of at least this order runs in parallel. On
