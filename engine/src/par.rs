@@ -51,6 +51,10 @@ pub const GEMM_PAR_MIN_MACS: usize = 1 << 20;
 /// the shared machine's second core was busy (`examples/par_costs.rs` measures both).
 pub const GEMM_PAR_MIN_MACS_OUTSIDE: usize = 1 << 22;
 
+// gemm_par and blocks_parallel answer "sequential" below GEMM_PAR_MIN_MACS without asking
+// where they run, which is right only while it is the lower threshold
+const _: () = assert!(GEMM_PAR_MIN_MACS <= GEMM_PAR_MIN_MACS_OUTSIDE);
+
 /// An eigen- or singular value decomposition of at least this order runs in parallel. On
 /// the 2-core machine class faer's parallel eigh and SVD were *slower* at n = 256 (eigh
 /// forward 6.4 vs 5.9 ms, SVD 256² 12.7 vs 10.8 ms) and faster at 512 (eigh forward 24 vs
@@ -124,7 +128,12 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// The parallelism for an `m×k` by `k×n` product.
 pub fn gemm_par(m: usize, n: usize, k: usize) -> Par {
-    parallel(m.saturating_mul(n).saturating_mul(k) >= min_parallel_macs())
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    // below both thresholds (most products on a tape): no thread-local or pool lookups
+    if macs < GEMM_PAR_MIN_MACS {
+        return Par::Seq;
+    }
+    parallel(macs >= min_parallel_macs())
 }
 
 /// The parallelism for a decomposition of an `n×n` matrix (or the smaller side of a
@@ -138,7 +147,8 @@ pub fn decomposition_par(n: usize) -> Par {
 /// two blocks, more than one thread, and as much work in total as a parallel GEMM
 /// ([`GEMM_PAR_MIN_MACS`] on a worker thread, [`GEMM_PAR_MIN_MACS_OUTSIDE`] elsewhere).
 pub fn blocks_parallel(batch: usize, macs_per_block: usize) -> bool {
-    batch > 1 && max_threads() > 1 && batch.saturating_mul(macs_per_block) >= min_parallel_macs()
+    let total = batch.saturating_mul(macs_per_block);
+    batch > 1 && total >= GEMM_PAR_MIN_MACS && total >= min_parallel_macs() && max_threads() > 1
 }
 
 /// Sets faer's global parallelism to sequential, once per process (see the module doc).
