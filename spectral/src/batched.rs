@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use faer::Mat;
-use matgrad_engine::{Value, Var};
+use matgrad_engine::{par, Value, Var};
 
 use crate::daleckii_krein::{DkFamily, MatFn};
 use rayon::prelude::*;
@@ -102,6 +102,30 @@ fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
     }
 }
 
+/// `f(k)` for every block `k`, on rayon's threads when [`par::blocks_parallel`] says the
+/// batch is worth it (`cost`: one block's work in multiply-add equivalents), in order.
+fn per_block<R: Send>(batch: usize, cost: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    if par::blocks_parallel(batch, cost) {
+        (0..batch).into_par_iter().map(f).collect()
+    } else {
+        (0..batch).map(f).collect()
+    }
+}
+
+/// One block's forward work (eigendecomposition, Loewner matrix, `U f(Λ) Uᴴ`) in
+/// multiply-add equivalents: small eigensolvers are far from GEMM speed (faer's 32×32
+/// takes ≈ 60 µs, 50·32³ multiply-adds at ≈ 27 GMAC/s), and below n ≈ 13 a block costs a
+/// few µs whatever its size (≈ 3 µs at n = 4, 10⁵ multiply-adds).
+fn decomposition_cost(n: usize) -> usize {
+    (50 * n * n * n).max(100_000)
+}
+
+/// One block's weighted congruence `U (W ∘ UᴴGU) Uᴴ` (three n³ products and the
+/// elementwise work), with a floor for the per-block overhead.
+fn congruence_cost(n: usize) -> usize {
+    (4 * n * n * n).max(20_000)
+}
+
 impl DkFamily for Batch {
     fn op_name(&self) -> &'static str {
         self.f.name()
@@ -140,12 +164,11 @@ impl Batch {
     fn first(&self, g: &Value) -> Result<Value> {
         let n = self.n;
         let parts = split(g, n);
-        let out: Vec<Result<Value>> = self
-            .blocks
-            .par_iter()
-            .zip(parts.par_iter())
-            .map(|(b, gk)| weighted_congruence(&b.eig.u, |i, j| b.f1[i * n + j], gk))
-            .collect();
+        let blocks = &self.blocks;
+        let out = per_block(blocks.len(), congruence_cost(n), |k| {
+            let b = &blocks[k];
+            weighted_congruence(&b.eig.u, |i, j| b.f1[i * n + j], &parts[k])
+        });
         Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 
@@ -153,15 +176,16 @@ impl Batch {
         let n = self.n;
         let (es, gs) = (split(e, n), split(g, n));
         let tables = self.f2().clone();
-        let out: Vec<Result<Value>> = self
-            .blocks
-            .par_iter()
-            .zip(tables.par_iter())
-            .zip(es.par_iter().zip(gs.par_iter()))
-            .map(|((b, t), (ek, gk))| {
-                second_congruence(&b.eig.u, &|i, k, j| t[(i * n + k) * n + j], ek, gk)
-            })
-            .collect();
+        let blocks = &self.blocks;
+        let out = per_block(blocks.len(), 2 * congruence_cost(n), |k| {
+            let t = &tables[k];
+            second_congruence(
+                &blocks[k].eig.u,
+                &|i, l, j| t[(i * n + l) * n + j],
+                &es[k],
+                &gs[k],
+            )
+        });
         Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 }
@@ -211,27 +235,24 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
     // parallel; SymFn is not Send (its Custom variant holds Rcs), so each worker rebuilds
     // the built-in function from a plain copy.
     let parts = split(&stacked.value(), n);
-    let done: Vec<Result<(Block, Value)>> = parts
-        .par_iter()
-        .enumerate()
-        .map(|(k, p)| {
-            let f = builtin.sym_fn();
-            let in_block = |err: SpectralError| SpectralError::InvalidArgument {
-                op,
-                message: format!("block {k}: {err}"),
-            };
-            let mut eig = decompose(op, p).map_err(in_block)?;
-            crate::matrix_function::check_domain(&f, &eig.lambda).map_err(in_block)?;
-            if matches!(f, SymFn::Sqrt) {
-                for l in &mut eig.lambda {
-                    *l = l.max(0.0);
-                }
+    let done: Vec<Result<(Block, Value)>> = per_block(parts.len(), decomposition_cost(n), |k| {
+        let p = &parts[k];
+        let f = builtin.sym_fn();
+        let in_block = |err: SpectralError| SpectralError::InvalidArgument {
+            op,
+            message: format!("block {k}: {err}"),
+        };
+        let mut eig = decompose(op, p).map_err(in_block)?;
+        crate::matrix_function::check_domain(&f, &eig.lambda).map_err(in_block)?;
+        if matches!(f, SymFn::Sqrt) {
+            for l in &mut eig.lambda {
+                *l = l.max(0.0);
             }
-            let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
-            let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
-            Ok((Block { eig, f1 }, out))
-        })
-        .collect();
+        }
+        let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
+        let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
+        Ok((Block { eig, f1 }, out))
+    });
     let mut blocks = Vec::with_capacity(done.len());
     let mut outs = Vec::with_capacity(done.len());
     for d in done {
@@ -262,6 +283,66 @@ mod tests {
 
     fn stacked(blocks: &[Value]) -> Value {
         stack(blocks.to_vec(), blocks[0].dtype(), blocks[0].ncols())
+    }
+
+    /// A batch large enough for the parallel path of the forward, the first-order adjoint
+    /// and the second-order rule (run on a worker thread, where the lower threshold
+    /// applies): value, gradient and Hessian-vector product equal the per-block op's.
+    #[test]
+    fn parallel_batch_equals_the_per_block_op() {
+        matgrad_engine::par::in_pool(parallel_batch_on_a_worker);
+    }
+
+    fn parallel_batch_on_a_worker() {
+        use matgrad_engine::testing::real_matrix;
+        let (batch, n) = (20, 24);
+        assert!(matgrad_engine::par::blocks_parallel(
+            batch,
+            congruence_cost(n)
+        ));
+        let blocks: Vec<Value> = (0..batch)
+            .map(|k| spd_from_seed(n, 30.0, 100 + k as u64))
+            .collect();
+        let (w, v) = (real_matrix(batch * n, n, 1), real_matrix(batch * n, n, 2));
+        // y = Σ W ∘ log(S); g = ∂y/∂S; z = Σ g ∘ V; h = ∂z/∂S (the second-order rule)
+        let grads = |t: &Tape, s: Var<'_>, y: Var<'_>| {
+            let g = t.grad_graph(y, &[s]).unwrap()[0];
+            let z = g
+                .mul(t.constant(v.clone()).unwrap())
+                .unwrap()
+                .sum(matgrad_engine::Axis::All)
+                .unwrap();
+            (g.value(), t.grad(z, &[s]).unwrap().remove(0))
+        };
+        let t = Tape::new();
+        let s = t.leaf(stacked(&blocks)).unwrap();
+        let l = matrix_function_sym_batched(s, n, SymFn::Log).unwrap();
+        let y = l
+            .mul(t.constant(w.clone()).unwrap())
+            .unwrap()
+            .sum(matgrad_engine::Axis::All)
+            .unwrap();
+        let (g, h) = grads(&t, s, y);
+        for (k, b) in blocks.iter().enumerate() {
+            let t2 = Tape::new();
+            let x = t2.leaf(b.clone()).unwrap();
+            let lk = crate::logm_sym(x).unwrap();
+            let wk = t2.constant(split(&w, n).remove(k)).unwrap();
+            let yk = lk.mul(wk).unwrap().sum(matgrad_engine::Axis::All).unwrap();
+            let gk = t2.grad_graph(yk, &[x]).unwrap()[0];
+            let vk = t2.constant(split(&v, n).remove(k)).unwrap();
+            let zk = gk.mul(vk).unwrap().sum(matgrad_engine::Axis::All).unwrap();
+            let hk = t2.grad(zk, &[x]).unwrap().remove(0);
+            assert!(
+                split(&l.value(), n)[k].rel_diff(&lk.value()).unwrap() < 1e-13,
+                "value {k}"
+            );
+            assert!(
+                split(&g, n)[k].rel_diff(&gk.value()).unwrap() < 1e-13,
+                "gradient {k}"
+            );
+            assert!(split(&h, n)[k].rel_diff(&hk).unwrap() < 1e-12, "hvp {k}");
+        }
     }
 
     #[test]
