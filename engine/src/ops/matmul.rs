@@ -55,7 +55,8 @@ impl Form {
 pub const TRIANGULAR_MIN_N: usize = 16;
 
 /// A bound on the entries of a product of `k`-term inner products whose factors' entries
-/// are at most `ba` and `bb` in magnitude (real values; a complex value's bound is `+∞`):
+/// are at most `ba` and `bb` in magnitude (real values; a complex value's bound is `+∞`,
+/// or 0 for zeros, where the product's 0 is exact):
 /// every partial sum, as computed, is at most `k·ba·bb·(1 + k·2⁻⁵³)` in magnitude, so
 /// `2·k·ba·bb` holds with room to spare for any `k` below 2⁵². Infinite (no bound: the
 /// output is scanned) when a factor's bound is unknown or the bound overflows.
