@@ -95,15 +95,29 @@ pub fn decompose(op: &'static str, a: &Value) -> Result<SymEig> {
 /// `Y Uᴴ` when the product is known to be Hermitian (`Y = U W` with Hermitian W): only the
 /// lower triangle is computed (faer's triangular GEMM, about half the flops) and mirrored.
 pub fn hermitian_product<T: Scalar>(y: faer::MatRef<'_, T>, u: faer::MatRef<'_, T>) -> Mat<T> {
+    hermitian_product_form(y, u, Form::Adjoint)
+}
+
+/// `Y op(U)` (`op`: the identity or the adjoint) when the product is known to be
+/// Hermitian, as [`hermitian_product`].
+fn hermitian_product_form<T: Scalar>(
+    y: faer::MatRef<'_, T>,
+    u: faer::MatRef<'_, T>,
+    fu: Form,
+) -> Mat<T> {
     use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
     let n = y.nrows();
     let mut out = if n < TRIANGULAR_MIN_N {
         // below this order faer's triangular product costs more than the full one
-        gemm(y, Form::Plain, u, Form::Adjoint)
+        gemm(y, Form::Plain, u, fu)
     } else {
         Mat::<T>::zeros(n, n)
     };
     if n >= TRIANGULAR_MIN_N {
+        let (rhs, conj) = match fu {
+            Form::Adjoint => (u.transpose(), faer::Conj::Yes),
+            Form::Plain => (u, faer::Conj::No),
+        };
         matmul_with_conj(
             out.as_mut(),
             BlockStructure::TriangularLower,
@@ -111,9 +125,9 @@ pub fn hermitian_product<T: Scalar>(y: faer::MatRef<'_, T>, u: faer::MatRef<'_, 
             y,
             BlockStructure::Rectangular,
             faer::Conj::No,
-            u.transpose(),
+            rhs,
             BlockStructure::Rectangular,
-            faer::Conj::Yes,
+            conj,
             T::from_f64(1.0),
             matgrad_engine::par::gemm_par(n, n / 2, y.ncols()),
         );
@@ -127,11 +141,13 @@ pub fn hermitian_product<T: Scalar>(y: faer::MatRef<'_, T>, u: faer::MatRef<'_, 
     out
 }
 
+/// `U (W ∘ UᴴGU) Uᴴ` for a Hermitian `G`: both `UᴴGU = (UᴴG)(Uᴴ)ᴴ` and the outer product
+/// are Hermitian, so each takes one full and one triangular product (3 n³ multiply-adds
+/// instead of 4; both exactly Hermitian).
 fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
     let n = u.nrows();
-    let gt = gemm(
+    let gt = hermitian_product_form(
         gemm(u.as_ref(), Form::Adjoint, g.as_ref(), Form::Plain).as_ref(),
-        Form::Plain,
         u.as_ref(),
         Form::Plain,
     );
@@ -148,7 +164,8 @@ fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
     })
 }
 
-/// `U (W ∘ Uᴴ sym(G) U) Uᴴ` with a real symmetric weight matrix `W = w(i, j)`. Four GEMMs.
+/// `U (W ∘ Uᴴ sym(G) U) Uᴴ` with a real symmetric weight matrix `W = w(i, j)`: two full and
+/// two triangular products.
 ///
 /// # Errors
 /// dtype or shape mismatch between `U` and `G`.
@@ -262,16 +279,27 @@ mod tests {
     use matgrad_engine::testing::{complex_matrix, real_matrix};
 
     /// Both paths of `hermitian_product` (full product below `TRIANGULAR_MIN_N`, lower
-    /// triangle from it on) equal `Y Uᴴ` for `Y = U W` with Hermitian W, real and complex,
-    /// and return an exactly Hermitian matrix.
+    /// triangle from it on) equal `Y Uᴴ` for `Y = U W` with Hermitian W, and
+    /// `hermitian_product_form(X, U, Plain)` equals `X U` for `X = Uᴴ W`; real and complex,
+    /// each result exactly Hermitian.
     #[test]
     fn hermitian_product_both_paths() {
         fn check<T: Scalar>(u: &Mat<T>, w0: &Mat<T>) {
             let n = u.nrows();
             let w = Mat::from_fn(n, n, |i, j| w0[(i, j)] + w0[(j, i)].cj());
             let y = gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain);
-            let want = gemm(y.as_ref(), Form::Plain, u.as_ref(), Form::Adjoint);
-            let got = hermitian_product(y.as_ref(), u.as_ref());
+            let x = gemm(u.as_ref(), Form::Adjoint, w.as_ref(), Form::Plain);
+            compare(
+                &hermitian_product(y.as_ref(), u.as_ref()),
+                &gemm(y.as_ref(), Form::Plain, u.as_ref(), Form::Adjoint),
+            );
+            compare(
+                &hermitian_product_form(x.as_ref(), u.as_ref(), Form::Plain),
+                &gemm(x.as_ref(), Form::Plain, u.as_ref(), Form::Plain),
+            );
+        }
+        fn compare<T: Scalar>(got: &Mat<T>, want: &Mat<T>) {
+            let n = got.nrows();
             let scale = (0..n)
                 .flat_map(|j| (0..n).map(move |i| (i, j)))
                 .fold(0.0f64, |m, (i, j)| m.max(want[(i, j)].modulus()));
