@@ -321,5 +321,17 @@ mod tests {
                 "{e}"
             );
         }
+        // a covariance that overflows is refused, not passed on as ∞ (both product paths:
+        // the full one below d = 16 and the triangular one from it on)
+        for d in [2, 16] {
+            let big = t
+                .leaf(Value::Real(faer::Mat::from_fn(4, d, |_, _| 1e200)))
+                .unwrap();
+            let e = big.gram_blocks(1, 1.0, 0.0).unwrap_err();
+            assert!(
+                matches!(e, EngineError::NonFinite { op: "gram", .. }),
+                "{e}"
+            );
+        }
     }
 }
