@@ -34,6 +34,7 @@ mod error;
 mod functional;
 pub mod ops;
 pub mod par;
+pub mod pool;
 pub mod spec;
 mod tape;
 pub mod testing;

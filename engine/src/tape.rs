@@ -278,7 +278,7 @@ const MAX_SPARE_NODES: usize = 1 << 15;
 impl Drop for Tape {
     fn drop(&mut self) {
         let mut nodes = std::mem::take(&mut self.inner.get_mut().nodes);
-        nodes.clear();
+        recycle(&mut nodes, 0);
         if nodes.capacity() <= MAX_SPARE_NODES {
             // during thread teardown the slot may be gone: then the list is just freed
             let _ = SPARE_NODES.try_with(|s| {
@@ -288,6 +288,24 @@ impl Drop for Tape {
                     }
                 }
             });
+        }
+    }
+}
+
+/// Truncates `nodes` to `len`, giving the buffers of the removed values that nothing else
+/// holds to this thread's [`crate::pool`]. The ops (with their residuals) go first, so that
+/// values they kept alive become free.
+fn recycle(nodes: &mut Vec<Node>, len: usize) {
+    if len >= nodes.len() {
+        return;
+    }
+    for nd in &mut nodes[len..] {
+        nd.record = None;
+    }
+    for nd in nodes.drain(len..).rev() {
+        match nd.outputs {
+            Outputs::One(v) => crate::pool::recycle(v),
+            Outputs::Many(vs) => vs.into_vec().into_iter().for_each(crate::pool::recycle),
         }
     }
 }
@@ -404,7 +422,7 @@ impl Tape {
     pub fn leaf(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
         let bound = validate_value("leaf", &value)?;
-        let node = self.push(Outputs::One(Rc::new(value)), true, None, bound);
+        let node = self.push(Outputs::One(crate::pool::wrap(value)), true, None, bound);
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -426,7 +444,7 @@ impl Tape {
     /// A constant the caller knows to be finite, with every entry at most `bound` in
     /// magnitude.
     pub(crate) fn constant_bounded(&self, value: Value, bound: f64) -> Var<'_> {
-        let node = self.push(Outputs::One(Rc::new(value)), false, None, bound);
+        let node = self.push(Outputs::One(crate::pool::wrap(value)), false, None, bound);
         Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -466,9 +484,11 @@ impl Tape {
             });
         }
         let outputs = if n_out == 1 {
-            Outputs::One(Rc::new(outputs.into_iter().next().expect("one output")))
+            Outputs::One(crate::pool::wrap(
+                outputs.into_iter().next().expect("one output"),
+            ))
         } else {
-            Outputs::Many(outputs.into_iter().map(Rc::new).collect())
+            Outputs::Many(outputs.into_iter().map(crate::pool::wrap).collect())
         };
         let node = self.record_impl(op, inputs, outputs, None)?;
         Ok((0..n_out as u32)
@@ -537,7 +557,7 @@ impl Tape {
         inputs: &[Var<'t>],
         output: Value,
     ) -> Result<Var<'t>> {
-        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)), None)?;
+        let node = self.record_impl(op, inputs, Outputs::One(crate::pool::wrap(output)), None)?;
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -556,7 +576,12 @@ impl Tape {
         output: Value,
         bound: f64,
     ) -> Result<Var<'t>> {
-        let node = self.record_impl(op, inputs, Outputs::One(Rc::new(output)), Some(bound))?;
+        let node = self.record_impl(
+            op,
+            inputs,
+            Outputs::One(crate::pool::wrap(output)),
+            Some(bound),
+        )?;
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
@@ -572,7 +597,7 @@ impl Tape {
         let mut inner = self.inner.borrow_mut();
         if len < inner.nodes.len() {
             let slots = inner.nodes[len].first_slot;
-            inner.nodes.truncate(len);
+            recycle(&mut inner.nodes, len);
             inner.slots = slots;
         }
     }
@@ -1381,6 +1406,48 @@ pub fn same_tape<'t>(op: &'static str, vars: &[Var<'t>]) -> Result<&'t Tape> {
 mod tests {
     use crate::testing::{complex_matrix, real_matrix};
     use crate::{Axis, DType, EngineError, Tape, Value};
+
+    /// A 2×2 chain of products, sums and scalings, forward and backward, in real or
+    /// complex; returns the output's value, the gradient and a value held past the tape.
+    fn pooled_chain(dtype: DType) -> (Value, Value, std::rc::Rc<Value>) {
+        let m = |seed| match dtype {
+            DType::F64 => real_matrix(2, 2, seed),
+            DType::C64 => complex_matrix(2, 2, seed),
+        };
+        let t = Tape::new();
+        let w = t.leaf(m(1)).unwrap();
+        let b = t.constant(m(2)).unwrap();
+        let mut x = t.leaf(m(3)).unwrap();
+        let mut held = None;
+        for k in 0..20 {
+            x = w.matmul(x).unwrap().add(b).unwrap().scale(0.5).unwrap();
+            if k == 7 {
+                held = Some(x.value_rc());
+            }
+        }
+        let y = x.dot_real(x).unwrap();
+        let g = t.grad(y, &[w]).unwrap().remove(0);
+        (x.value(), g, held.expect("kept at step 7"))
+    }
+
+    #[test]
+    fn reused_buffers_change_no_result() {
+        // The second and third tapes on this thread take the first one's buffers from the
+        // pool (crate::pool); their values and gradients must be bit for bit the same, and
+        // a value held past its tape must not be handed out again.
+        for dtype in [DType::F64, DType::C64] {
+            crate::pool::release();
+            let (v1, g1, h1) = pooled_chain(dtype);
+            let snapshot = (*h1).clone();
+            assert!(crate::pool::held_bytes() > 0, "the first tape gave its buffers back");
+            let (v2, g2, _) = pooled_chain(dtype);
+            let (v3, g3, _) = pooled_chain(dtype);
+            for (a, b) in [(&v1, &v2), (&v1, &v3), (&g1, &g2), (&g1, &g3)] {
+                assert_eq!(a.rel_diff(b).unwrap(), 0.0, "{dtype}");
+            }
+            assert_eq!(h1.rel_diff(&snapshot).unwrap(), 0.0, "{dtype}: a held value changed");
+        }
+    }
 
     #[test]
     fn gradient_accumulates_over_reuse() {

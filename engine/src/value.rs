@@ -33,7 +33,7 @@ impl std::fmt::Display for DType {
 }
 
 /// A dense matrix of either dtype. Scalars are 1×1, vectors n×1.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Value {
     /// A real matrix.
     Real(Mat<f64>),
@@ -287,6 +287,16 @@ impl Value {
     }
 }
 
+/// A copy takes a buffer from this thread's [`crate::pool`] when it has one of the shape.
+impl Clone for Value {
+    fn clone(&self) -> Self {
+        match self {
+            Value::Real(m) => Value::Real(crate::pool::copy(m)),
+            Value::Complex(m) => Value::Complex(crate::pool::copy(m)),
+        }
+    }
+}
+
 impl From<Mat<f64>> for Value {
     fn from(m: Mat<f64>) -> Self {
         Value::Real(m)
@@ -432,6 +442,8 @@ pub trait Scalar:
     fn wrap(m: Mat<Self>) -> Value;
     /// Borrows the matrix inside a value of this dtype.
     fn unwrap(v: &Value) -> Option<&Mat<Self>>;
+    /// Borrows the matrix inside a value of this dtype mutably.
+    fn unwrap_mut(v: &mut Value) -> Option<&mut Mat<Self>>;
     /// Embeds a real number.
     fn from_f64(x: f64) -> Self;
     /// Builds from real and imaginary parts (the imaginary part is ignored for `f64`).
@@ -467,6 +479,12 @@ impl Scalar for f64 {
     }
     fn unwrap(v: &Value) -> Option<&Mat<Self>> {
         v.as_real()
+    }
+    fn unwrap_mut(v: &mut Value) -> Option<&mut Mat<Self>> {
+        match v {
+            Value::Real(m) => Some(m),
+            Value::Complex(_) => None,
+        }
     }
     fn from_f64(x: f64) -> Self {
         x
@@ -530,6 +548,12 @@ impl Scalar for C64 {
     }
     fn unwrap(v: &Value) -> Option<&Mat<Self>> {
         v.as_complex()
+    }
+    fn unwrap_mut(v: &mut Value) -> Option<&mut Mat<Self>> {
+        match v {
+            Value::Complex(m) => Some(m),
+            Value::Real(_) => None,
+        }
     }
     fn from_f64(x: f64) -> Self {
         C64::new(x, 0.0)

@@ -83,7 +83,7 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
         Form::Plain => a.ncols(),
         Form::Adjoint => a.nrows(),
     };
-    let mut out = Mat::zeros(m, n);
+    let mut out = crate::pool::zeros(m, n);
     gemm_into(out.as_mut(), a, fa, b, fb, crate::par::gemm_par(m, n, k));
     out
 }

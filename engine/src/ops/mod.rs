@@ -46,12 +46,12 @@ pub use reduce::Axis;
 
 /// Entrywise map of one matrix.
 pub(crate) fn ew1<T: Scalar>(a: &Mat<T>, f: impl Fn(T) -> T) -> Mat<T> {
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)]))
+    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)]))
 }
 
 /// Entrywise map of two matrices of the same shape.
 pub(crate) fn ew2<T: Scalar>(a: &Mat<T>, b: &Mat<T>, f: impl Fn(T, T) -> T) -> Mat<T> {
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)], b[(i, j)]))
+    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)], b[(i, j)]))
 }
 
 /// Errors unless `a` and `b` have the same shape.

@@ -1,0 +1,335 @@
+//! A per-thread free list of small matrix buffers.
+//!
+//! Every op output is a fresh `faer::Mat`, and faer allocates its buffers aligned to a
+//! cache line; most allocators serve aligned requests on a slow path (mimalloc's generic
+//! aligned path, glibc's `memalign`). For small matrices that allocation, its zero-fill and
+//! its free cost more than the op itself: in a chain of 2×2 products, sums and scalings
+//! they were ≈ 20 % of all instructions (callgrind, `examples/timings.rs chain`).
+//!
+//! So a tape gives the buffers of its values back when it is dropped or truncated, and
+//! the ops that build small outputs take them from here first. A buffer is reused only for
+//! the same dtype and shape, and only matrices of at most [`MAX_POOLED_ENTRIES`] entries
+//! are kept: larger ones cost enough per entry that their allocation does not matter.
+//!
+//! What the pool holds is bounded per thread ([`MAX_HELD_BYTES`]); [`release`] frees it
+//! at once, and [`held_bytes`] tells how much it holds. A buffer taken from the pool is
+//! filled (zeros, or the values of the op) before anyone reads it, so its old contents
+//! never show.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use faer::Mat;
+
+use crate::value::{DType, Scalar, Value};
+
+/// Matrices with more entries than this are never kept (8 KiB real, 16 KiB complex).
+pub const MAX_POOLED_ENTRIES: usize = 1024;
+
+/// The most bytes one thread's pool holds (buffers, and the shared boxes values live in);
+/// what is given back beyond it is freed.
+pub const MAX_HELD_BYTES: usize = 8 << 20;
+
+/// Distinct (dtype, shape) pairs kept per thread; buffers of further shapes are freed.
+const MAX_SHAPES: usize = 64;
+
+/// Bytes of one shared box a tape keeps a value in (two counts and the value).
+const BOX_BYTES: usize = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Value>();
+
+/// Values of one dtype and shape, each in the shared box it lived in on its tape.
+struct Shelf {
+    dtype: DType,
+    nrows: usize,
+    ncols: usize,
+    free: Vec<Rc<Value>>,
+}
+
+struct Pool {
+    shelves: Vec<Shelf>,
+    /// Boxes holding an empty value, to put a new value in without allocating.
+    boxes: Vec<Rc<Value>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            shelves: Vec::new(),
+            boxes: Vec::new(),
+            bytes: 0,
+        })
+    };
+}
+
+fn empty() -> Value {
+    Value::Real(Mat::new())
+}
+
+fn buffer_bytes(dtype: DType, nrows: usize, ncols: usize) -> usize {
+    nrows
+        * ncols
+        * match dtype {
+            DType::F64 => 8,
+            DType::C64 => 16,
+        }
+}
+
+fn poolable(nrows: usize, ncols: usize) -> bool {
+    let entries = nrows.saturating_mul(ncols);
+    entries != 0 && entries <= MAX_POOLED_ENTRIES
+}
+
+/// Runs `f` on this thread's pool; `None` during thread teardown or a nested call.
+fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> Option<R> {
+    POOL.try_with(|p| p.try_borrow_mut().ok().map(|mut p| f(&mut p)))
+        .ok()
+        .flatten()
+}
+
+/// A buffer of `nrows × ncols` entries of `T` from this thread's pool, with stale
+/// contents; `None` when the pool has none of that shape.
+fn take<T: Scalar>(nrows: usize, ncols: usize) -> Option<Mat<T>> {
+    if !poolable(nrows, ncols) {
+        return None;
+    }
+    let mut out = None;
+    with_pool(|p| {
+        let Some(shelf) = p
+            .shelves
+            .iter_mut()
+            .find(|s| s.dtype == T::DTYPE && s.nrows == nrows && s.ncols == ncols)
+        else {
+            return;
+        };
+        let Some(mut b) = shelf.free.pop() else {
+            return;
+        };
+        // every box on a shelf is unshared and holds its shelf's dtype (see `recycle`)
+        if let Some(m) = Rc::get_mut(&mut b).and_then(T::unwrap_mut) {
+            out = Some(std::mem::replace(m, Mat::new()));
+            p.bytes -= buffer_bytes(T::DTYPE, nrows, ncols);
+            p.boxes.push(b);
+        }
+    });
+    out
+}
+
+/// `v` in a shared box, reusing an empty box from this thread's pool when there is one.
+pub(crate) fn wrap(v: Value) -> Rc<Value> {
+    match with_pool(|p| {
+        let b = p.boxes.pop()?;
+        p.bytes -= BOX_BYTES;
+        Some(b)
+    })
+    .flatten()
+    {
+        Some(mut b) => match Rc::get_mut(&mut b) {
+            Some(slot) => {
+                *slot = v;
+                b
+            }
+            None => Rc::new(v),
+        },
+        None => Rc::new(v),
+    }
+}
+
+/// Drops one holder of `b`. When it was the last one, keeps the box, and the value's
+/// buffer when it is small, for reuse on this thread (or frees them when the pool is full).
+pub(crate) fn recycle(mut b: Rc<Value>) {
+    let Some(v) = Rc::get_mut(&mut b) else {
+        return;
+    };
+    let (nrows, ncols) = v.shape();
+    let dtype = v.dtype();
+    let mut b = Some(b);
+    with_pool(|p| {
+        if poolable(nrows, ncols) {
+            let bytes = buffer_bytes(dtype, nrows, ncols) + BOX_BYTES;
+            if p.bytes + bytes > MAX_HELD_BYTES {
+                return;
+            }
+            let i = match p
+                .shelves
+                .iter()
+                .position(|s| s.dtype == dtype && s.nrows == nrows && s.ncols == ncols)
+            {
+                Some(i) => i,
+                None if p.shelves.len() < MAX_SHAPES => {
+                    p.shelves.push(Shelf {
+                        dtype,
+                        nrows,
+                        ncols,
+                        free: Vec::new(),
+                    });
+                    p.shelves.len() - 1
+                }
+                None => return,
+            };
+            if let Some(b) = b.take() {
+                p.shelves[i].free.push(b);
+                p.bytes += bytes;
+            }
+        } else if p.bytes + BOX_BYTES <= MAX_HELD_BYTES {
+            if let Some(mut bx) = b.take() {
+                if let Some(v) = Rc::get_mut(&mut bx) {
+                    // the large buffer is freed here, the box is kept
+                    *v = empty();
+                    p.boxes.push(bx);
+                    p.bytes += BOX_BYTES;
+                }
+            }
+        }
+    });
+}
+
+/// A zero matrix, from the pool when it has a buffer of this shape.
+pub(crate) fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
+    match take::<T>(nrows, ncols) {
+        Some(mut m) => {
+            m.fill(T::from_f64(0.0));
+            m
+        }
+        None => Mat::zeros(nrows, ncols),
+    }
+}
+
+/// `Mat::from_fn`, from the pool when it has a buffer of this shape.
+pub(crate) fn from_fn<T: Scalar>(
+    nrows: usize,
+    ncols: usize,
+    mut f: impl FnMut(usize, usize) -> T,
+) -> Mat<T> {
+    match take::<T>(nrows, ncols) {
+        Some(mut m) => {
+            for j in 0..ncols {
+                for (i, x) in m.col_as_slice_mut(j).iter_mut().enumerate() {
+                    *x = f(i, j);
+                }
+            }
+            m
+        }
+        None => Mat::from_fn(nrows, ncols, f),
+    }
+}
+
+/// A copy of `m`, into a pooled buffer when there is one of its shape.
+pub(crate) fn copy<T: Scalar>(m: &Mat<T>) -> Mat<T> {
+    match take::<T>(m.nrows(), m.ncols()) {
+        Some(mut c) => {
+            for j in 0..m.ncols() {
+                c.col_as_slice_mut(j).copy_from_slice(m.col_as_slice(j));
+            }
+            c
+        }
+        None => m.clone(),
+    }
+}
+
+/// Bytes this thread's pool holds now.
+pub fn held_bytes() -> usize {
+    POOL.try_with(|p| p.try_borrow().map(|p| p.bytes).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Frees everything this thread's pool holds (it fills again as tapes drop).
+pub fn release() {
+    let _ = with_pool(|p| {
+        p.shelves = Vec::new();
+        p.boxes = Vec::new();
+        p.bytes = 0;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::C64;
+
+    fn fresh() {
+        release();
+        assert_eq!(held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_buffer_comes_back_for_its_own_shape_and_dtype_only() {
+        fresh();
+        let mut m = Mat::<f64>::zeros(3, 2);
+        m[(2, 1)] = 7.0;
+        recycle(Rc::new(Value::Real(m)));
+        assert_eq!(held_bytes(), 48 + BOX_BYTES);
+        // other shapes and the other dtype get nothing
+        assert!(take::<f64>(2, 3).is_none());
+        assert!(take::<C64>(3, 2).is_none());
+        // the buffer comes back once, with its stale entry; its box stays for `wrap`
+        let back = take::<f64>(3, 2).expect("the buffer given back");
+        assert_eq!(back[(2, 1)], 7.0);
+        assert_eq!(held_bytes(), BOX_BYTES);
+        assert!(take::<f64>(3, 2).is_none());
+        let w = wrap(Value::Real(back));
+        assert_eq!(held_bytes(), 0);
+        assert_eq!(w.as_real().map(|m| m[(2, 1)]), Some(7.0));
+    }
+
+    #[test]
+    fn a_shared_value_is_not_taken() {
+        fresh();
+        let b = Rc::new(Value::Real(Mat::from_fn(2, 2, |i, j| (i + j) as f64)));
+        let other = Rc::clone(&b);
+        recycle(b);
+        assert_eq!(held_bytes(), 0);
+        assert!(take::<f64>(2, 2).is_none());
+        assert_eq!(other.as_real().map(|m| m[(1, 1)]), Some(2.0));
+        // the last holder gives it back
+        recycle(other);
+        assert_eq!(held_bytes(), 32 + BOX_BYTES);
+    }
+
+    #[test]
+    fn pooled_buffers_are_overwritten_before_use() {
+        fresh();
+        recycle(Rc::new(Value::Real(Mat::from_fn(2, 2, |_, _| 5.0))));
+        let z = zeros::<f64>(2, 2);
+        assert_eq!(z, Mat::<f64>::zeros(2, 2));
+        recycle(Rc::new(Value::Complex(Mat::from_fn(2, 3, |_, _| {
+            C64::new(1.0, 1.0)
+        }))));
+        let f = from_fn::<C64>(2, 3, |i, j| C64::new(i as f64, j as f64));
+        assert_eq!(f, Mat::from_fn(2, 3, |i, j| C64::new(i as f64, j as f64)));
+        recycle(Rc::new(Value::Real(Mat::from_fn(3, 1, |_, _| -1.0))));
+        let src = Mat::from_fn(3, 1, |i, _| i as f64);
+        assert_eq!(copy(&src), src);
+        assert_eq!(held_bytes(), 3 * BOX_BYTES);
+    }
+
+    #[test]
+    fn large_buffers_are_freed_and_the_pool_is_bounded() {
+        fresh();
+        // a large or empty value: only its box is kept
+        recycle(Rc::new(Value::Real(Mat::zeros(MAX_POOLED_ENTRIES + 1, 1))));
+        recycle(Rc::new(Value::Real(Mat::zeros(0, 5))));
+        assert_eq!(held_bytes(), 2 * BOX_BYTES);
+        assert!(take::<f64>(MAX_POOLED_ENTRIES + 1, 1).is_none());
+        fresh();
+        // fill up to the byte cap with the largest pooled shape, then more
+        let per = MAX_POOLED_ENTRIES * 8 + BOX_BYTES;
+        for _ in 0..MAX_HELD_BYTES / per + 3 {
+            recycle(Rc::new(Value::Real(Mat::zeros(MAX_POOLED_ENTRIES, 1))));
+        }
+        assert_eq!(held_bytes(), (MAX_HELD_BYTES / per) * per);
+        fresh();
+    }
+
+    #[test]
+    fn shapes_beyond_the_cap_are_freed() {
+        fresh();
+        for n in 1..=MAX_SHAPES + 5 {
+            recycle(Rc::new(Value::Real(Mat::zeros(1, n))));
+        }
+        let kept: usize = (1..=MAX_SHAPES).map(|n| 8 * n + BOX_BYTES).sum();
+        assert_eq!(held_bytes(), kept);
+        assert!(take::<f64>(1, MAX_SHAPES + 1).is_none());
+        assert!(take::<f64>(1, MAX_SHAPES).is_some());
+        fresh();
+    }
+}
