@@ -3,7 +3,8 @@
 //! `benches/` are the primary measurements; this exists so one script can put all three
 //! libraries side by side on one machine.
 //!
-//! Run: `cargo run --release --example timings`
+//! Run: `cargo run --release --example timings [filter]`; add `--features system-alloc` to
+//! time it with the system allocator instead of mimalloc.
 
 use matgrad::engine::testing::{real_matrix, symmetric_from_seed, Spectrum};
 use matgrad::engine::{Axis, Tape};
@@ -11,7 +12,8 @@ use matgrad::spectral::{eigh, logm_sym, svd};
 use std::time::Instant;
 
 /// mimalloc for this executable (docs/PERFORMANCE.md: the tape's small allocations); the
-/// library leaves the allocator to its user.
+/// library leaves the allocator to its user. `--features system-alloc` keeps the system's.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

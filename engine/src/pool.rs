@@ -1,20 +1,23 @@
-//! A per-thread free list of small matrix buffers.
+//! A per-thread pool of value buffers and the shared boxes values live in on a tape.
 //!
-//! Every op output is a fresh `faer::Mat`, and faer allocates its buffers aligned to a
-//! cache line; most allocators serve aligned requests on a slow path (mimalloc's generic
-//! aligned path, glibc's `memalign`). For small matrices that allocation, its zero-fill and
-//! its free cost more than the op itself: in a chain of 2×2 products, sums and scalings
-//! they were ≈ 20 % of all instructions (callgrind, `examples/timings.rs chain`).
+//! Every op output is a fresh `faer::Mat` in a fresh `Rc`. faer aligns its buffers to a
+//! cache line, and allocators serve aligned requests on a slow path (glibc's `memalign`,
+//! mimalloc's generic aligned path). For small matrices the allocation, zero-fill and free
+//! cost more than the op: with glibc's allocator a chain of 2×2 products, sums and
+//! scalings ran 1.5× faster with this pool. Large buffers are served by `mmap` and come
+//! back as fresh pages, faulted in on every call: A·B·C with n = 128 ran 2× faster.
+//! (docs/PERFORMANCE.md gives the figures and commands; with mimalloc the gain is small.)
 //!
-//! So a tape gives the buffers of its values back when it is dropped or truncated, and
-//! the ops that build small outputs take them from here first. A buffer is reused only for
-//! the same dtype and shape, and only matrices of at most [`MAX_POOLED_ENTRIES`] entries
-//! are kept: larger ones cost enough per entry that their allocation does not matter.
+//! So a tape gives each value that nothing else holds back, box and buffer, when it is
+//! dropped or truncated (the temporaries of `grad`, `vjp`, `jvp`), and `Tape::record`
+//! and the ops that build outputs (`matmul`, the entrywise ops, `Value::clone`) take from
+//! here first. A buffer is reused only for the same dtype and shape, and only matrices of
+//! at most [`MAX_POOLED_ENTRIES`] entries keep their buffer.
 //!
 //! What the pool holds is bounded per thread ([`MAX_HELD_BYTES`]); [`release`] frees it
-//! at once, and [`held_bytes`] tells how much it holds. A buffer taken from the pool is
-//! filled (zeros, or the values of the op) before anyone reads it, so its old contents
-//! never show.
+//! at once, and [`held_bytes`] tells how much it holds. Only tapes dropped on a thread
+//! fill that thread's pool. A buffer taken from the pool is filled (zeros, or the values of
+//! the op) before anyone reads it, so its old contents never show.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,8 +26,9 @@ use faer::Mat;
 
 use crate::value::{DType, Scalar, Value};
 
-/// Matrices with more entries than this are never kept (8 KiB real, 16 KiB complex).
-pub const MAX_POOLED_ENTRIES: usize = 1024;
+/// Matrices with more entries than this are never kept (256 × 256: 512 KiB real, 1 MiB
+/// complex).
+pub const MAX_POOLED_ENTRIES: usize = 1 << 16;
 
 /// The most bytes one thread's pool holds (buffers, and the shared boxes values live in);
 /// what is given back beyond it is freed.

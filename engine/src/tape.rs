@@ -1439,13 +1439,20 @@ mod tests {
             crate::pool::release();
             let (v1, g1, h1) = pooled_chain(dtype);
             let snapshot = (*h1).clone();
-            assert!(crate::pool::held_bytes() > 0, "the first tape gave its buffers back");
+            assert!(
+                crate::pool::held_bytes() > 0,
+                "the first tape gave its buffers back"
+            );
             let (v2, g2, _) = pooled_chain(dtype);
             let (v3, g3, _) = pooled_chain(dtype);
             for (a, b) in [(&v1, &v2), (&v1, &v3), (&g1, &g2), (&g1, &g3)] {
                 assert_eq!(a.rel_diff(b).unwrap(), 0.0, "{dtype}");
             }
-            assert_eq!(h1.rel_diff(&snapshot).unwrap(), 0.0, "{dtype}: a held value changed");
+            assert_eq!(
+                h1.rel_diff(&snapshot).unwrap(),
+                0.0,
+                "{dtype}: a held value changed"
+            );
         }
     }
 
