@@ -187,8 +187,8 @@ pub(crate) fn recycle(mut b: Rc<Value>) {
     });
 }
 
-/// A zero matrix, from the pool when it has a buffer of this shape.
-pub(crate) fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
+/// A zero matrix, from this thread's pool when it has a buffer of this dtype and shape.
+pub fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
     match take::<T>(nrows, ncols) {
         Some(mut m) => {
             m.fill(T::from_f64(0.0));
@@ -198,8 +198,9 @@ pub(crate) fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
     }
 }
 
-/// `Mat::from_fn`, from the pool when it has a buffer of this shape.
-pub(crate) fn from_fn<T: Scalar>(
+/// `Mat::from_fn`, into a buffer from this thread's pool when it has one of this dtype and
+/// shape.
+pub fn from_fn<T: Scalar>(
     nrows: usize,
     ncols: usize,
     mut f: impl FnMut(usize, usize) -> T,
@@ -214,6 +215,20 @@ pub(crate) fn from_fn<T: Scalar>(
             m
         }
         None => Mat::from_fn(nrows, ncols, f),
+    }
+}
+
+/// An owned copy of a view (a transpose, an adjoint, a block), into a buffer from this
+/// thread's pool when it has one of the view's dtype and shape.
+pub fn owned<T: Scalar, R: faer::traits::Conjugate<Canonical = T>>(
+    v: faer::MatRef<'_, R>,
+) -> Mat<T> {
+    match take::<T>(v.nrows(), v.ncols()) {
+        Some(mut c) => {
+            c.copy_from(v);
+            c
+        }
+        None => v.to_owned(),
     }
 }
 
@@ -303,7 +318,18 @@ mod tests {
         recycle(Rc::new(Value::Real(Mat::from_fn(3, 1, |_, _| -1.0))));
         let src = Mat::from_fn(3, 1, |i, _| i as f64);
         assert_eq!(copy(&src), src);
-        assert_eq!(held_bytes(), 3 * BOX_BYTES);
+        // a transpose and an adjoint into stale buffers of their (transposed) shape
+        let z = Mat::from_fn(2, 3, |i, j| C64::new(i as f64, 1.0 + j as f64));
+        recycle(Rc::new(Value::Complex(Mat::from_fn(3, 2, |_, _| {
+            C64::new(9.0, 9.0)
+        }))));
+        let zh: Mat<C64> = owned(z.adjoint());
+        assert_eq!(zh, Mat::from_fn(3, 2, |i, j| z[(j, i)].conj()));
+        recycle(Rc::new(Value::Real(Mat::from_fn(3, 1, |_, _| 9.0))));
+        let r = Mat::from_fn(1, 3, |_, j| j as f64);
+        let rt: Mat<f64> = owned(r.transpose());
+        assert_eq!(rt, Mat::from_fn(3, 1, |i, _| i as f64));
+        assert_eq!(held_bytes(), 5 * BOX_BYTES);
     }
 
     #[test]

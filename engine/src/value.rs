@@ -138,7 +138,9 @@ impl Value {
     /// The value as a complex matrix (a real value is embedded with zero imaginary part).
     pub fn to_complex(&self) -> Mat<C64> {
         match self {
-            Value::Real(m) => Mat::from_fn(m.nrows(), m.ncols(), |i, j| C64::new(m[(i, j)], 0.0)),
+            Value::Real(m) => {
+                crate::pool::from_fn(m.nrows(), m.ncols(), |i, j| C64::new(m[(i, j)], 0.0))
+            }
             Value::Complex(m) => m.clone(),
         }
     }
@@ -154,8 +156,8 @@ impl Value {
     /// A zero matrix of the given shape and dtype.
     pub fn zeros(dtype: DType, nrows: usize, ncols: usize) -> Value {
         match dtype {
-            DType::F64 => Value::Real(Mat::zeros(nrows, ncols)),
-            DType::C64 => Value::Complex(Mat::zeros(nrows, ncols)),
+            DType::F64 => Value::Real(crate::pool::zeros(nrows, ncols)),
+            DType::C64 => Value::Complex(crate::pool::zeros(nrows, ncols)),
         }
     }
 
@@ -200,18 +202,20 @@ impl Value {
     /// The Hermitian part `(A + Aᴴ)/2` of a square value.
     pub fn hermitian_part(&self) -> Value {
         match self {
-            Value::Real(a) => Value::Real(Mat::from_fn(a.nrows(), a.ncols(), |i, j| {
+            Value::Real(a) => Value::Real(crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| {
                 0.5 * (a[(i, j)] + a[(j, i)])
             })),
-            Value::Complex(a) => Value::Complex(Mat::from_fn(a.nrows(), a.ncols(), |i, j| {
-                (a[(i, j)] + a[(j, i)].conj()) * 0.5
-            })),
+            Value::Complex(a) => {
+                Value::Complex(crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| {
+                    (a[(i, j)] + a[(j, i)].conj()) * 0.5
+                }))
+            }
         }
     }
 
     /// A real 1×1 value.
     pub fn scalar(x: f64) -> Value {
-        Value::Real(Mat::from_fn(1, 1, |_, _| x))
+        Value::Real(crate::pool::from_fn(1, 1, |_, _| x))
     }
 
     /// Real inner product `Re ⟨self, other⟩ = Re tr(selfᴴ other)`, the pairing under which
@@ -311,7 +315,7 @@ impl From<Mat<C64>> for Value {
 
 fn axpy_mat<T: Scalar>(a: &Mat<T>, alpha: f64, b: &Mat<T>) -> Mat<T> {
     let al = T::from_f64(alpha);
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] + b[(i, j)] * al)
+    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] + b[(i, j)] * al)
 }
 
 /// Every entry finite. Blocks of 64 entries without early exit vectorise; the loop runs

@@ -121,10 +121,10 @@ fn sum_mat<T: Scalar>(x: &Mat<T>, axis: Axis) -> Mat<T> {
                     s += x[(i, j)];
                 }
             }
-            Mat::from_fn(1, 1, |_, _| s)
+            crate::pool::from_fn(1, 1, |_, _| s)
         }
-        Axis::Rows => Mat::from_fn(1, n, |_, j| (0..m).fold(zero, |s, i| s + x[(i, j)])),
-        Axis::Cols => Mat::from_fn(m, 1, |i, _| (0..n).fold(zero, |s, j| s + x[(i, j)])),
+        Axis::Rows => crate::pool::from_fn(1, n, |_, j| (0..m).fold(zero, |s, i| s + x[(i, j)])),
+        Axis::Cols => crate::pool::from_fn(m, 1, |i, _| (0..n).fold(zero, |s, j| s + x[(i, j)])),
     }
 }
 
@@ -177,7 +177,7 @@ impl<'t> Var<'t> {
         let shape = a.shape();
         let out = map_value!(&*a, x => {
             let s = (0..shape.0.min(shape.1)).fold(T0::zero_of(x), |s, i| s + x[(i, i)]);
-            Mat::from_fn(1, 1, |_, _| s)
+            crate::pool::from_fn(1, 1, |_, _| s)
         });
         self.tape().record1(Rc::new(Trace { shape }), &[self], out)
     }

@@ -292,7 +292,7 @@ impl Op for TrilScaled {
 
 fn tril_mat<T: Scalar>(x: &Mat<T>, diag: f64) -> Mat<T> {
     let (d, z) = (T::from_f64(diag), T::from_f64(0.0));
-    Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+    crate::pool::from_fn(x.nrows(), x.ncols(), |i, j| {
         if i > j {
             x[(i, j)]
         } else if i == j {
@@ -305,7 +305,7 @@ fn tril_mat<T: Scalar>(x: &Mat<T>, diag: f64) -> Mat<T> {
 
 fn diag_embed_mat<T: Scalar>(x: &Mat<T>, m: usize, n: usize) -> Mat<T> {
     let z = T::from_f64(0.0);
-    Mat::from_fn(m, n, |i, j| if i == j { x[(i, 0)] } else { z })
+    crate::pool::from_fn(m, n, |i, j| if i == j { x[(i, 0)] } else { z })
 }
 
 fn concat_value<T: Scalar>(parts: &[&Mat<T>], axis: Axis) -> Mat<T> {
@@ -313,7 +313,7 @@ fn concat_value<T: Scalar>(parts: &[&Mat<T>], axis: Axis) -> Mat<T> {
         Axis::Cols => {
             let m = parts[0].nrows();
             let n: usize = parts.iter().map(|p| p.ncols()).sum();
-            let mut out = Mat::zeros(m, n);
+            let mut out = crate::pool::zeros(m, n);
             let mut off = 0;
             for p in parts {
                 out.as_mut()
@@ -326,7 +326,7 @@ fn concat_value<T: Scalar>(parts: &[&Mat<T>], axis: Axis) -> Mat<T> {
         _ => {
             let n = parts[0].ncols();
             let m: usize = parts.iter().map(|p| p.nrows()).sum();
-            let mut out = Mat::zeros(m, n);
+            let mut out = crate::pool::zeros(m, n);
             let mut off = 0;
             for p in parts {
                 out.as_mut()
@@ -346,7 +346,7 @@ impl<'t> Var<'t> {
     /// None in practice.
     pub fn transpose(self) -> Result<Var<'t>> {
         let a = self.rc();
-        let out = map_value!(&*a, x => x.transpose().to_owned());
+        let out = map_value!(&*a, x => crate::pool::owned(x.transpose()));
         self.tape().record1(shared_op!(Transpose), &[self], out)
     }
 
@@ -357,8 +357,8 @@ impl<'t> Var<'t> {
     pub fn adjoint(self) -> Result<Var<'t>> {
         let a = self.rc();
         let out = match &*a {
-            Value::Real(x) => Value::Real(x.transpose().to_owned()),
-            Value::Complex(x) => Value::Complex(x.adjoint().to_owned()),
+            Value::Real(x) => Value::Real(crate::pool::owned(x.transpose())),
+            Value::Complex(x) => Value::Complex(crate::pool::owned(x.adjoint())),
         };
         self.tape().record1(shared_op!(Adjoint), &[self], out)
     }
@@ -391,7 +391,7 @@ impl<'t> Var<'t> {
                 hint: "reshape keeps the number of entries",
             });
         }
-        let out = map_value!(&*a, x => Mat::from_fn(m, n, |i, j| {
+        let out = map_value!(&*a, x => crate::pool::from_fn(m, n, |i, j| {
             // m0 ≥ 1 here: an empty target has no entries to fill
             let l = i + j * m;
             x[(l % m0, l / m0)]
@@ -431,8 +431,7 @@ impl<'t> Var<'t> {
             });
         }
         let (pm, pn) = (rows.end - rows.start, cols.end - cols.start);
-        let out =
-            map_value!(&*a, x => x.as_ref().submatrix(rows.start, cols.start, pm, pn).to_owned());
+        let out = map_value!(&*a, x => crate::pool::owned(x.as_ref().submatrix(rows.start, cols.start, pm, pn)));
         let op = Slice {
             full: (m, n),
             r0: rows.start,
@@ -574,7 +573,7 @@ impl<'t> Var<'t> {
                 hint: "only dimensions of size 1 can be broadcast",
             });
         }
-        let out = map_value!(&*a, x => Mat::from_fn(m, n, |i, j| x[(if am == 1 { 0 } else { i }, if an == 1 { 0 } else { j })]));
+        let out = map_value!(&*a, x => crate::pool::from_fn(m, n, |i, j| x[(if am == 1 { 0 } else { i }, if an == 1 { 0 } else { j })]));
         self.tape().record1(
             Rc::new(Broadcast {
                 from: (am, an),
@@ -592,7 +591,7 @@ impl<'t> Var<'t> {
     pub fn diag(self) -> Result<Var<'t>> {
         let a = self.rc();
         let (m, n) = a.shape();
-        let out = map_value!(&*a, x => Mat::from_fn(m.min(n), 1, |i, _| x[(i, i)]));
+        let out = map_value!(&*a, x => crate::pool::from_fn(m.min(n), 1, |i, _| x[(i, i)]));
         self.tape()
             .record1(Rc::new(Diag { shape: (m, n) }), &[self], out)
     }
