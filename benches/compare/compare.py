@@ -20,6 +20,10 @@ Run (from the repository root):
     python3 -m venv .venv && .venv/bin/pip install jax numpy torch
     cargo build --release --example timings
     .venv/bin/python benches/compare/compare.py [--rounds 3] [--threads 1 2] > table.md
+The system allocator instead of mimalloc for matgrad:
+    cargo build --release --example timings --features system-alloc
+    cp target/release/examples/timings /tmp/timings-system-alloc
+    .venv/bin/python benches/compare/compare.py --timings /tmp/timings-system-alloc
 """
 import argparse
 import json
@@ -38,7 +42,10 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
 ap.add_argument("--only", default="")
+# another build of the timings example, e.g. one with `--features system-alloc` copied aside
+ap.add_argument("--timings", default=TIMINGS)
 args = ap.parse_args()
+TIMINGS = args.timings
 
 
 def env_for(threads):
