@@ -109,10 +109,14 @@ fn take<T: Scalar>(nrows: usize, ncols: usize) -> Option<Mat<T>> {
             return;
         };
         // every box on a shelf is unshared and holds its shelf's dtype (see `recycle`)
-        if let Some(m) = Rc::get_mut(&mut b).and_then(T::unwrap_mut) {
-            out = Some(std::mem::replace(m, Mat::new()));
-            p.bytes -= buffer_bytes(T::DTYPE, nrows, ncols);
-            p.boxes.push(b);
+        p.bytes -= buffer_bytes(T::DTYPE, nrows, ncols);
+        match Rc::get_mut(&mut b).and_then(T::unwrap_mut) {
+            Some(m) => {
+                out = Some(std::mem::replace(m, Mat::new()));
+                p.boxes.push(b);
+            }
+            // not reached; the box is freed
+            None => p.bytes -= BOX_BYTES,
         }
     });
     out
