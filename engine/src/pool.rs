@@ -5,14 +5,15 @@
 //! mimalloc's generic aligned path). For small matrices the allocation, zero-fill and free
 //! cost more than the op: with glibc's allocator a chain of 2×2 products, sums and
 //! scalings ran 1.5× faster with this pool. Large buffers are served by `mmap` and come
-//! back as fresh pages, faulted in on every call: A·B·C with n = 128 ran 2× faster.
+//! back as fresh pages, faulted in on every call: A·B·C with n = 128 ran 2–2.5× faster.
 //! (docs/PERFORMANCE.md gives the figures and commands; with mimalloc the gain is small.)
 //!
 //! So a tape gives each value that nothing else holds back, box and buffer, when it is
 //! dropped or truncated (the temporaries of `grad`, `vjp`, `jvp`), and `Tape::record`
-//! and the ops that build outputs (`matmul`, the entrywise ops, `Value::clone`) take from
-//! here first. A buffer is reused only for the same dtype and shape, and only matrices of
-//! at most [`MAX_POOLED_ENTRIES`] entries keep their buffer.
+//! and the ops that build outputs (`matmul`, the entrywise and structural ops, the
+//! reductions, `Value::clone`) take from here first. A buffer is reused only for the same
+//! dtype and shape, and only matrices of at most [`MAX_POOLED_ENTRIES`] entries keep their
+//! buffer.
 //!
 //! What the pool holds is bounded per thread ([`MAX_HELD_BYTES`]); [`release`] frees it
 //! at once, and [`held_bytes`] tells how much it holds. Only tapes dropped on a thread
