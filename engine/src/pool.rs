@@ -18,7 +18,8 @@
 //! What the pool holds is bounded per thread ([`MAX_HELD_BYTES`]); [`release`] frees it
 //! at once, and [`held_bytes`] tells how much it holds. Only tapes dropped on a thread
 //! fill that thread's pool. A buffer taken from the pool is filled (zeros, or the values of
-//! the op) before anyone reads it, so its old contents never show.
+//! the op; a GEMM's `Accum::Replace` writes every entry) before anyone reads it, so its
+//! old contents never show.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -201,6 +202,14 @@ pub fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
         }
         None => Mat::zeros(nrows, ncols),
     }
+}
+
+/// A matrix whose every entry the caller overwrites before anyone reads it (a GEMM with
+/// `Accum::Replace`): a buffer from this thread's pool with its old contents (earlier
+/// values of this thread's tapes, so finite), or zeros when the pool has none. Skips the
+/// zero-fill [`zeros`] does, which for n = 128 is a 128 KiB write per product.
+pub(crate) fn for_overwrite<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
+    take::<T>(nrows, ncols).unwrap_or_else(|| Mat::zeros(nrows, ncols))
 }
 
 /// `Mat::from_fn`, into a buffer from this thread's pool when it has one of this dtype and

@@ -83,7 +83,9 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
         Form::Plain => a.ncols(),
         Form::Adjoint => a.nrows(),
     };
-    let mut out = crate::pool::zeros(m, n);
+    // `Accum::Replace` writes every entry (zeros when k = 0) without reading the old ones
+    // (the test `gemm_never_reads_its_destination`), so a pooled buffer needs no zero-fill
+    let mut out = crate::pool::for_overwrite(m, n);
     gemm_into(out.as_mut(), a, fa, b, fb, crate::par::gemm_par(m, n, k));
     out
 }
@@ -282,6 +284,92 @@ mod tests {
     use super::Form;
     use crate::testing::{assert_rules, complex_matrix, real_matrix};
     use crate::{EngineError, Tape, Value};
+
+    /// `gemm` takes its output buffer from the pool without zero-filling it, which is
+    /// right only if faer's `Accum::Replace` never reads the destination. A destination
+    /// full of NaN (0·NaN = NaN would show) gives exactly the product into a fresh zero
+    /// matrix, for every kernel faer picks: k = 0, matrix-vector (n = 1), nano-gemm's small
+    /// sizes and the blocked kernel, real and complex, plain and adjoint forms, sequential
+    /// and parallel.
+    #[test]
+    fn gemm_never_reads_its_destination() {
+        use super::gemm_into;
+        use faer::{Mat, Par};
+        fn check<T: crate::Scalar>(a: &Mat<T>, fa: Form, b: &Mat<T>, fb: Form, par: Par) {
+            let (m, n) = (
+                if fa == Form::Plain {
+                    a.nrows()
+                } else {
+                    a.ncols()
+                },
+                if fb == Form::Plain {
+                    b.ncols()
+                } else {
+                    b.nrows()
+                },
+            );
+            let mut want = Mat::<T>::zeros(m, n);
+            gemm_into(want.as_mut(), a.as_ref(), fa, b.as_ref(), fb, par);
+            let mut got = Mat::<T>::from_fn(m, n, |_, _| T::from_f64(f64::NAN));
+            gemm_into(got.as_mut(), a.as_ref(), fa, b.as_ref(), fb, par);
+            for j in 0..n {
+                for i in 0..m {
+                    let (g, w) = (got[(i, j)], want[(i, j)]);
+                    assert!(
+                        g.re() == w.re() && g.im() == w.im(),
+                        "{m}×{n}, {fa:?}·{fb:?}, {par:?}: entry ({i}, {j}) {g:?} vs {w:?}"
+                    );
+                }
+            }
+        }
+        let shapes = [
+            (3, 0, 2),
+            (4, 5, 1),
+            (1, 5, 4),
+            (2, 2, 2),
+            (7, 3, 9),
+            (70, 65, 80),
+        ];
+        for (s, &(m, k, n)) in shapes.iter().enumerate() {
+            let s = s as u64;
+            let (ar, br) = (real_matrix(m, k, s), real_matrix(k, n, s + 10));
+            let (ac, bc) = (complex_matrix(m, k, s), complex_matrix(k, n, s + 10));
+            let (ar, br) = (ar.as_real().unwrap(), br.as_real().unwrap());
+            let (ac, bc) = (ac.as_complex().unwrap(), bc.as_complex().unwrap());
+            for par in [Par::Seq, Par::rayon(2)] {
+                check(ar, Form::Plain, br, Form::Plain, par);
+                check(ac, Form::Plain, bc, Form::Plain, par);
+                let (art, bct) = (ar.transpose().to_owned(), bc.adjoint().to_owned());
+                check(&art, Form::Adjoint, br, Form::Plain, par);
+                check(ac, Form::Plain, &bct, Form::Adjoint, par);
+            }
+        }
+    }
+
+    /// A product whose output buffer comes from the pool holding stale (large, nonzero)
+    /// values equals the product computed with an empty pool, bit for bit.
+    #[test]
+    fn gemm_into_a_stale_pooled_buffer() {
+        use super::gemm;
+        let (a, b) = (real_matrix(5, 3, 1), real_matrix(3, 4, 2));
+        let (a, b) = (a.as_real().unwrap(), b.as_real().unwrap());
+        crate::pool::release();
+        let want = gemm(a.as_ref(), Form::Plain, b.as_ref(), Form::Plain);
+        crate::pool::recycle(std::rc::Rc::new(Value::Real(faer::Mat::from_fn(
+            5,
+            4,
+            |i, j| 1e300 * (1.0 + (i + j) as f64),
+        ))));
+        let held = crate::pool::held_bytes();
+        let got = gemm(a.as_ref(), Form::Plain, b.as_ref(), Form::Plain);
+        // the 5×4 buffer left the pool (its empty box stays)
+        assert_eq!(
+            held - crate::pool::held_bytes(),
+            5 * 4 * 8,
+            "the stale buffer was taken"
+        );
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn forward_matches_explicit_sum() {
