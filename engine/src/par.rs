@@ -3,8 +3,8 @@
 //! faer is built with its `rayon` feature, but a parallel region costs microseconds to open,
 //! which is the whole budget of a small op (faer's parallel eigensolver made `eigh` at n = 4
 //! 3.5× slower). So every call that matgrad makes with an explicit [`Par`] asks here:
-//! [`gemm_par`] for a matrix product, [`decomposition_par`] for an eigen/singular value
-//! decomposition. Below the thresholds (measured on the 2-core machine class, see
+//! [`gemm_par`] for a matrix product, [`eigh_par`] for a symmetric/Hermitian
+//! eigendecomposition, [`decomposition_par`] for a singular value decomposition. Below the thresholds (measured on the 2-core machine class, see
 //! docs/PERFORMANCE.md) the answer is [`Par::Seq`]; above them, rayon with at most
 //! [`max_threads`] threads.
 //!
@@ -55,11 +55,17 @@ pub const GEMM_PAR_MIN_MACS_OUTSIDE: usize = 1 << 22;
 // where they run, which is right only while it is the lower threshold
 const _: () = assert!(GEMM_PAR_MIN_MACS <= GEMM_PAR_MIN_MACS_OUTSIDE);
 
-/// An eigen- or singular value decomposition of at least this order runs in parallel. On
-/// the 2-core machine class faer's parallel eigh and SVD were *slower* at n = 256 (eigh
-/// forward 6.4 vs 5.9 ms, SVD 256² 12.7 vs 10.8 ms) and faster at 512 (eigh forward 24 vs
-/// 30 ms); docs/PERFORMANCE.md.
+/// A singular value decomposition whose smaller side is at least this runs in parallel.
+/// On the 2-core machine class faer's parallel SVD (divide and conquer from order 32,
+/// called from the main thread) was no faster at 256² and 384² (within ±5 %, either way)
+/// and 1.35× slower at 512×256; at 128² it was 1.17× slower. docs/PERFORMANCE.md.
 pub const DECOMPOSITION_PAR_MIN_N: usize = 384;
+
+/// A symmetric/Hermitian eigendecomposition of at least this order runs in parallel.
+/// faer's eigensolver (divide and conquer from order 64, called from the main thread,
+/// 2 threads against 1, two runs): 1.15–1.2× slower at n = 128, 1.15–1.2× faster at 192,
+/// 1.05–1.19× at 256, 1.2–1.3× at 320–512. docs/PERFORMANCE.md ("Fifth round").
+pub const EIGH_PAR_MIN_N: usize = 192;
 
 static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
 static GLOBAL_SEQ: Once = Once::new();
@@ -136,10 +142,14 @@ pub fn gemm_par(m: usize, n: usize, k: usize) -> Par {
     parallel(macs >= min_parallel_macs())
 }
 
-/// The parallelism for a decomposition of an `n×n` matrix (or the smaller side of a
-/// rectangular one).
+/// The parallelism for a singular value decomposition whose smaller side is `n`.
 pub fn decomposition_par(n: usize) -> Par {
     parallel(n >= DECOMPOSITION_PAR_MIN_N)
+}
+
+/// The parallelism for a symmetric/Hermitian eigendecomposition of order `n`.
+pub fn eigh_par(n: usize) -> Par {
+    parallel(n >= EIGH_PAR_MIN_N)
 }
 
 /// Whether `batch` independent blocks of `macs_per_block` multiply-adds each should be
@@ -172,6 +182,8 @@ mod tests {
         assert!(matches!(gemm_par(128, 128, 128), Par::Seq));
         assert!(matches!(decomposition_par(383), Par::Seq));
         assert!(matches!(decomposition_par(384), Par::Rayon(_)));
+        assert!(matches!(eigh_par(191), Par::Seq));
+        assert!(matches!(eigh_par(192), Par::Rayon(_)));
         assert!(blocks_parallel(2, GEMM_PAR_MIN_MACS_OUTSIDE / 2));
         assert!(!blocks_parallel(2, GEMM_PAR_MIN_MACS_OUTSIDE / 2 - 1));
         assert!(!blocks_parallel(1, GEMM_PAR_MIN_MACS_OUTSIDE));
@@ -194,6 +206,7 @@ mod tests {
         assert!(!blocks_parallel(64, GEMM_PAR_MIN_MACS_OUTSIDE));
         assert!(matches!(gemm_par(1024, 1024, 1024), Par::Seq));
         assert!(matches!(decomposition_par(1024), Par::Seq));
+        assert!(matches!(eigh_par(1024), Par::Seq));
         set_max_threads(0);
         assert!(max_threads() >= 1);
     }

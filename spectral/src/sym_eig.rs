@@ -27,13 +27,13 @@ pub struct SymEig {
 pub const EIGH_RECURSION_THRESHOLD: usize = 64;
 
 /// faer's self-adjoint eigensolver on the lower triangle, with the parallelism chosen by
-/// size ([`matgrad_engine::par::decomposition_par`]) and divide and conquer from
+/// size ([`matgrad_engine::par::eigh_par`]) and divide and conquer from
 /// [`EIGH_RECURSION_THRESHOLD`] up.
 fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd;
     let n = a.nrows();
-    let par = matgrad_engine::par::decomposition_par(n);
+    let par = matgrad_engine::par::eigh_par(n);
     let mut u = Mat::<T>::zeros(n, n);
     let mut s = faer::diag::Diag::<T>::zeros(n);
     let mut params = <evd::SelfAdjointEvdParams as faer::Auto<T>>::auto();
