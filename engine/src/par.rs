@@ -4,9 +4,9 @@
 //! which is the whole budget of a small op (faer's parallel eigensolver made `eigh` at n = 4
 //! 3.5× slower). So every call that matgrad makes with an explicit [`Par`] asks here:
 //! [`gemm_par`] for a matrix product, [`eigh_par`] for a symmetric/Hermitian
-//! eigendecomposition, [`decomposition_par`] for a singular value decomposition. Below the thresholds (measured on the 2-core machine class, see
-//! docs/PERFORMANCE.md) the answer is [`Par::Seq`]; above them, rayon with at most
-//! [`max_threads`] threads.
+//! eigendecomposition, [`decomposition_par`] for a singular value decomposition. Below the
+//! thresholds (measured on the 2-core machine class, see docs/PERFORMANCE.md) the answer is
+//! [`Par::Seq`]; above them, rayon with at most [`max_threads`] threads.
 //!
 //! **Where the caller runs matters.** A parallel region opened from a thread outside
 //! rayon's pool (a program's main thread) hands the work to the pool and sleeps until it is

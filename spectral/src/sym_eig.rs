@@ -22,8 +22,10 @@ pub struct SymEig {
 /// 128…255 split into QR subproblems of up to 127). Measured in docs/PERFORMANCE.md
 /// ("Fifth round"), real, 1 thread: the same time as faer's default below 128 (±3 % at
 /// n = 96, depending on the spectrum), 3–6 % faster at n = 128 and 256; the eigenvectors
-/// are more orthogonal (‖UᴴU − I‖_max 5e-15 instead of 1.4e-14 at n = 128). From n = 384
-/// up, where faer runs in parallel, the difference was within the machine's noise.
+/// are more orthogonal (‖UᴴU − I‖_max 5e-15–6e-15 instead of 0.9e-14–1.4e-14 at n = 128,
+/// two matrices). With 2 threads at n = 512 and 768 the thresholds 48–256 differed only
+/// within the machine's noise; with 64, faer's parallel eigensolver pays from n = 192
+/// ([`matgrad_engine::par::EIGH_PAR_MIN_N`]).
 pub const EIGH_RECURSION_THRESHOLD: usize = 64;
 
 /// faer's self-adjoint eigensolver on the lower triangle, with the parallelism chosen by
