@@ -142,12 +142,7 @@ fn hermitian_product_form<T: Scalar>(
             matgrad_engine::par::gemm_par(n, n / 2, y.ncols()),
         );
     }
-    for j in 0..n {
-        out[(j, j)] = T::from_f64(out[(j, j)].re());
-        for i in 0..j {
-            out[(i, j)] = out[(j, i)].cj();
-        }
-    }
+    matgrad_engine::ops::matmul::mirror_lower(out.as_mut());
     out
 }
 

@@ -71,10 +71,10 @@ fn block<T: Scalar>(mut out: MatMut<'_, T>, f: MatRef<'_, T>, alpha: f64, ridge:
             par,
         );
     }
-    for j in 0..d {
-        out[(j, j)] = T::from_f64(out[(j, j)].re() + ridge);
-        for i in 0..j {
-            out[(i, j)] = out[(j, i)].cj();
+    crate::ops::matmul::mirror_lower(out.as_mut());
+    if ridge != 0.0 {
+        for j in 0..d {
+            out[(j, j)] += T::from_f64(ridge);
         }
     }
 }
