@@ -263,34 +263,14 @@ impl Svd {
         } else if sbv.is_none() {
             return Ok(vec![None]);
         }
-        let k = self.s.len();
-        let mut masked = vec![false; k * k];
-        for &(i, j) in &pairs {
-            masked[i * k + j] = true;
-            masked[j * k + i] = true;
-        }
-        let sv = &self.s;
-        let policy = self.opts.policy;
-        let fm = |i: usize, j: usize| -> f64 {
-            let d = sv[j] - sv[i];
-            match policy {
-                DegeneracyPolicy::Broaden(eps) => d / (d * d + eps),
-                _ if i == j || masked[i * k + j] => 0.0,
-                _ => 1.0 / d,
-            }
-        };
-        let fp = |i: usize, j: usize| -> f64 {
-            if i == j {
-                0.0
-            } else {
-                1.0 / (sv[j] + sv[i])
-            }
-        };
         let parts = Fused {
-            s: sv,
+            s: &self.s,
             sb: sbv.as_deref().and_then(Value::as_real),
-            fm: &fm,
-            fp: &fp,
+            broaden: match self.opts.policy {
+                DegeneracyPolicy::Broaden(eps) => Some(eps),
+                _ => None,
+            },
+            masked: &pairs,
         };
         let out = match (&*uv, &*vv) {
             (Value::Real(u), Value::Real(v)) => Value::Real(parts.assemble(
@@ -353,9 +333,15 @@ impl Svd {
 struct Fused<'a> {
     s: &'a [f64],
     sb: Option<&'a faer::Mat<f64>>,
-    fm: &'a dyn Fn(usize, usize) -> f64,
-    fp: &'a dyn Fn(usize, usize) -> f64,
+    /// `Some(ε)` under [`DegeneracyPolicy::Broaden`]: `F⁻ᵢⱼ = d/(d² + ε)`, `d = sⱼ − sᵢ`.
+    broaden: Option<f64>,
+    /// Tied pairs whose `F⁻ᵢⱼ = 1/(sⱼ − sᵢ)` is replaced by 0 (not under Broaden).
+    masked: &'a [(usize, usize)],
 }
+
+/// Columns of the core filled per tile: the weights of a tile's columns are computed
+/// together, and the reads of `Xᴴ` (rows of `X`) stay in cache.
+const TILE: usize = 32;
 
 impl Fused<'_> {
     /// `Ā = U core Vᴴ` plus the off-range terms (see [`Op::vjp`] of `Svd` for each term).
@@ -375,35 +361,52 @@ impl Fused<'_> {
         let left = ub.filter(|_| m > k); // Ū S⁻¹ (m > k)
         let right = vb.filter(|_| n > k); // V̄ S⁻¹ (n > k)
         let zero = T::from_f64(0.0);
-        let core = faer::Mat::<T>::from_fn(k, k, |i, j| {
-            let mut c = zero;
-            if let (Some(sb), true) = (self.sb, i == j) {
-                c += T::from_f64(sb[(i, 0)]);
+        let inv_s: Vec<f64> = s.iter().map(|&x| 1.0 / x).collect();
+        let mut core = faer::Mat::<T>::zeros(k, k);
+        let (mut wm, mut wp) = (Vec::new(), Vec::new());
+        for jb in (0..k).step_by(TILE) {
+            let je = (jb + TILE).min(k);
+            if xu.is_some() || xv.is_some() {
+                self.weights(jb..je, &mut wm, &mut wp);
             }
-            let ju = xu.map(|x| x[(i, j)] - x[(j, i)].cj());
-            let jv = xv.map(|x| x[(i, j)] - x[(j, i)].cj());
-            if let (Some(ju), true, true) = (ju, complex, i == j) {
-                // (Jᵤ)ᵢᵢ = 2i Im Xᵢᵢ: i·Im(Xᵢᵢ)/Sᵢ
-                c += ju * T::from_f64(0.5 / s[i]);
+            for ib in (0..k).step_by(TILE) {
+                for j in jb..je {
+                    let (wmj, wpj) = if wm.is_empty() {
+                        (&[][..], &[][..])
+                    } else {
+                        (&wm[(j - jb) * k..][..k], &wp[(j - jb) * k..][..k])
+                    };
+                    for i in ib..(ib + TILE).min(k) {
+                        let mut c = zero;
+                        if let (Some(sb), true) = (self.sb, i == j) {
+                            c += T::from_f64(sb[(i, 0)]);
+                        }
+                        let ju = xu.map(|x| x[(i, j)] - x[(j, i)].cj());
+                        let jv = xv.map(|x| x[(i, j)] - x[(j, i)].cj());
+                        if let (Some(ju), true, true) = (ju, complex, i == j) {
+                            // (Jᵤ)ᵢᵢ = 2i Im Xᵢᵢ: i·Im(Xᵢᵢ)/Sᵢ
+                            c += ju * T::from_f64(0.5 / s[i]);
+                        }
+                        if ju.is_some() || jv.is_some() {
+                            let (a, b) = (ju.unwrap_or(zero), jv.unwrap_or(zero));
+                            c += (a + b) * T::from_f64(wmj[i]) + (a - b) * T::from_f64(wpj[i]);
+                        }
+                        if let (Some(x), Some(_)) = (xu, left) {
+                            c -= x[(i, j)] * T::from_f64(inv_s[j]);
+                        }
+                        if let (Some(x), Some(_)) = (xv, right) {
+                            c -= x[(j, i)].cj() * T::from_f64(inv_s[i]);
+                        }
+                        core[(i, j)] = c;
+                    }
+                }
             }
-            if ju.is_some() || jv.is_some() {
-                let (a, b) = (ju.unwrap_or(zero), jv.unwrap_or(zero));
-                c += (a + b) * T::from_f64(0.5 * (self.fm)(i, j))
-                    + (a - b) * T::from_f64(0.5 * (self.fp)(i, j));
-            }
-            if let (Some(x), Some(_)) = (xu, left) {
-                c -= x[(i, j)] * T::from_f64(1.0 / s[j]);
-            }
-            if let (Some(x), Some(_)) = (xv, right) {
-                c -= x[(j, i)].cj() * T::from_f64(1.0 / s[i]);
-            }
-            c
-        });
+        }
         match (left, right) {
             (Some(ub), _) => {
                 let mut l = gemm(u.as_ref(), Form::Plain, core.as_ref(), Form::Plain);
                 for j in 0..k {
-                    let sj = T::from_f64(1.0 / s[j]);
+                    let sj = T::from_f64(inv_s[j]);
                     for i in 0..m {
                         l[(i, j)] += ub[(i, j)] * sj;
                     }
@@ -412,9 +415,13 @@ impl Fused<'_> {
             }
             (None, Some(vb)) => {
                 let mut r = gemm(core.as_ref(), Form::Plain, v.as_ref(), Form::Adjoint);
-                for j in 0..n {
-                    for i in 0..k {
-                        r[(i, j)] += vb[(j, i)].cj() * T::from_f64(1.0 / s[i]);
+                for jb in (0..n).step_by(TILE) {
+                    for ib in (0..k).step_by(TILE) {
+                        for j in jb..(jb + TILE).min(n) {
+                            for i in ib..(ib + TILE).min(k) {
+                                r[(i, j)] += vb[(j, i)].cj() * T::from_f64(inv_s[i]);
+                            }
+                        }
                     }
                 }
                 gemm(u.as_ref(), Form::Plain, r.as_ref(), Form::Plain)
@@ -425,6 +432,75 @@ impl Fused<'_> {
                 v.as_ref(),
                 Form::Adjoint,
             ),
+        }
+    }
+
+    /// `½F⁻ᵢⱼ` into `wm` and `½F⁺ᵢⱼ = ½/(sⱼ + sᵢ)` into `wp` for every row `i` and the
+    /// columns `cols`, column after column (`k` entries each); 0 on the diagonal and, for
+    /// `F⁻`, at the masked pairs. Contiguous and branch-free, so the divisions vectorise,
+    /// under pulp's runtime dispatch (AVX2 when the CPU has it): per-entry scalar
+    /// divisions were the part of the SVD backward beyond its GEMMs.
+    fn weights(&self, cols: std::ops::Range<usize>, wm: &mut Vec<f64>, wp: &mut Vec<f64>) {
+        struct Fill<'a> {
+            s: &'a [f64],
+            broaden: Option<f64>,
+            cols: std::ops::Range<usize>,
+            wm: &'a mut [f64],
+            wp: &'a mut [f64],
+        }
+        impl pulp::WithSimd for Fill<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _: S) {
+                let (s, k) = (self.s, self.s.len());
+                for (jj, j) in self.cols.enumerate() {
+                    let sj = s[j];
+                    let wmj = &mut self.wm[jj * k..][..k];
+                    match self.broaden {
+                        Some(eps) => {
+                            for (w, &si) in wmj.iter_mut().zip(s) {
+                                let d = sj - si;
+                                *w = 0.5 * (d / (d * d + eps));
+                            }
+                        }
+                        None => {
+                            for (w, &si) in wmj.iter_mut().zip(s) {
+                                *w = 0.5 * (1.0 / (sj - si));
+                            }
+                        }
+                    }
+                    for (w, &si) in self.wp[jj * k..][..k].iter_mut().zip(s) {
+                        *w = 0.5 * (1.0 / (sj + si));
+                    }
+                }
+            }
+        }
+        let k = self.s.len();
+        let c0 = cols.start;
+        let len = k * cols.len();
+        wm.resize(len, 0.0);
+        wp.resize(len, 0.0);
+        pulp::Arch::new().dispatch(Fill {
+            s: self.s,
+            broaden: self.broaden,
+            cols: cols.clone(),
+            wm: &mut wm[..len],
+            wp: &mut wp[..len],
+        });
+        for j in cols.clone() {
+            // the diagonal: 1/0 there is replaced by the rule's 0 (Broaden's is 0 already)
+            wm[(j - c0) * k + j] = 0.0;
+            wp[(j - c0) * k + j] = 0.0;
+        }
+        if self.broaden.is_none() {
+            for &(i, j) in self.masked {
+                if cols.contains(&j) {
+                    wm[(j - c0) * k + i] = 0.0;
+                }
+                if cols.contains(&i) {
+                    wm[(i - c0) * k + j] = 0.0;
+                }
+            }
         }
     }
 }
@@ -888,8 +964,20 @@ mod tests {
             (complex_matrix(3, 3, 6), EighOptions::default()),
             (real_matrix(4, 3, 7), br),
             (tie, wd),
+            // past one 32-column tile of the fused core: both off-range paths, complex,
+            // Broaden, and a block of 40 tied values spanning two tiles
+            (real_matrix(80, 40, 41), EighOptions::default()),
+            (real_matrix(45, 70, 42), EighOptions::default()),
+            (complex_matrix(70, 36, 43), EighOptions::default()),
+            (real_matrix(66, 66, 44), br),
+            (
+                Value::Real(matgrad_engine::testing::orthogonal_from_seed(40, 5)),
+                wd,
+            ),
         ];
         for (c, (a, opts)) in cases.into_iter().enumerate() {
+            // the all-tied orthogonal inputs
+            let tied = c == 7 || c == 12;
             let t = Tape::new();
             let x = t.leaf(a.clone()).unwrap();
             let (u, s, v) = svd_with(x, opts).unwrap();
@@ -898,7 +986,7 @@ mod tests {
             // B = Aᵀ keeps the tied case invariant to the joint turn of (U, V); for complex
             // inputs diag(B) carries −i Im diag(UᴴW_U) so that the phase condition holds.
             let am = real_matrix(k, k, 10 + c as u64);
-            let (wu, wv) = if c == 7 {
+            let (wu, wv) = if tied {
                 (None, None)
             } else {
                 (
@@ -946,13 +1034,13 @@ mod tests {
                 vb = vb.add(w).unwrap();
             }
             let sb = real_matrix(k, 1, 30);
-            let sb = if c == 7 {
+            let sb = if tied {
                 Value::Real(faer::Mat::from_fn(k, 1, |_, _| 0.4)) // tied values weighed equally
             } else {
                 sb
             };
             let (ubv, vbv) = (ub.value(), vb.value());
-            let subsets: &[&[usize]] = if c == 7 || a.dtype() == DType::C64 {
+            let subsets: &[&[usize]] = if tied || a.dtype() == DType::C64 {
                 &[&[0, 1, 2], &[1]]
             } else {
                 &[&[0, 1, 2], &[0], &[1], &[2], &[0, 2]]
