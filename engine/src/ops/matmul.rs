@@ -122,14 +122,11 @@ pub fn gemm_into<T: Scalar>(
 /// mirror below. Used after faer's lower-triangular products (`gram`, the spectral
 /// congruences). Walks 32×32 tiles, so that the strided reads of the lower triangle stay
 /// in cache (a plain column loop read a row per column: 2.6 % of an eigh backward at
-/// n = 256).
-///
-/// # Panics
-/// When `m` is not square (a bug in the caller: every use builds a square product).
+/// n = 256). A matrix that is not square has its leading square block treated so and the
+/// rest left as it is (every use in matgrad passes a square product).
 pub fn mirror_lower<T: Scalar>(mut m: MatMut<'_, T>) {
     const TILE: usize = 32;
-    let n = m.nrows();
-    assert_eq!(n, m.ncols(), "mirror_lower needs a square matrix");
+    let n = m.nrows().min(m.ncols());
     for j in 0..n {
         m[(j, j)] = T::from_f64(m[(j, j)].re());
     }
@@ -349,6 +346,20 @@ mod tests {
         }
         check(|i, j| (i * 100 + j) as f64 - 0.5);
         check(|i, j| crate::C64::new((i * 100 + j) as f64, -((j * 7 + i) as f64) - 1.0));
+        // not square: the leading square block only, no panic
+        let full = Mat::from_fn(3, 5, |i, j| (i * 10 + j) as f64);
+        let mut m = full.clone();
+        mirror_lower(m.as_mut());
+        for j in 0..5 {
+            for i in 0..3 {
+                let want = if j >= 3 || i >= j {
+                    full[(i, j)]
+                } else {
+                    full[(j, i)]
+                };
+                assert_eq!(m[(i, j)], want, "3×5, ({i}, {j})");
+            }
+        }
     }
 
     #[test]
