@@ -1118,10 +1118,15 @@ mod tests {
             });
             let ubar = match &u.value() {
                 Value::Real(ur) => Value::Real(ur * &m),
-                // phase-invariant: Ū = U·diag(real) keeps Im diag(UᴴŪ) = 0
-                Value::Complex(uc) => Value::Complex(faer::Mat::from_fn(n, n, |i, j| {
-                    uc[(i, j)] * (j as f64 + 1.0)
-                })),
+                // Ū = U·M with M complex off the diagonal (so that UᴴŪ = M reaches the
+                // conjugates in ½(X − Xᴴ)) and real on it (phase-invariant: Im diag = 0)
+                Value::Complex(uc) => {
+                    let mc = faer::Mat::from_fn(n, n, |i, j| {
+                        let im = if i == j { 0.0 } else { 0.4 * m[(j, i)] - 0.1 };
+                        matgrad_engine::C64::new(m[(i, j)], im)
+                    });
+                    Value::Complex(uc * &mc)
+                }
             };
             let fused = t.vjp(&[l, u], &[lbar.clone(), ubar.clone()], &[x]).unwrap();
             let (lb, ub) = (t.constant(lbar).unwrap(), t.constant(ubar).unwrap());
