@@ -208,7 +208,10 @@ pub fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
 /// `Accum::Replace`): a buffer from this thread's pool with its old contents (earlier
 /// values of this thread's tapes, so finite), or zeros when the pool has none. Skips the
 /// zero-fill [`zeros`] does, which for n = 128 is a 128 KiB write per product.
-pub(crate) fn for_overwrite<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
+///
+/// The contents are unspecified (finite): use it only for an output whose every entry is
+/// written before it is read or returned.
+pub fn for_overwrite<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
     take::<T>(nrows, ncols).unwrap_or_else(|| Mat::zeros(nrows, ncols))
 }
 

@@ -13,7 +13,6 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use faer::Mat;
 use matgrad_engine::{par, Value, Var};
 
 use crate::daleckii_krein::{DkFamily, MatFn};
@@ -82,7 +81,7 @@ fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
     let rows: usize = parts.iter().map(Value::nrows).sum();
     match dtype {
         matgrad_engine::DType::F64 => {
-            let mut out = Mat::<f64>::zeros(rows, n);
+            let mut out = matgrad_engine::pool::for_overwrite::<f64>(rows, n); // every block copied in
             for (k, p) in parts.iter().enumerate() {
                 out.as_mut()
                     .submatrix_mut(k * n, 0, n, n)
@@ -91,7 +90,7 @@ fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
             Value::Real(out)
         }
         matgrad_engine::DType::C64 => {
-            let mut out = Mat::<matgrad_engine::C64>::zeros(rows, n);
+            let mut out = matgrad_engine::pool::for_overwrite::<matgrad_engine::C64>(rows, n);
             for (k, p) in parts.iter().enumerate() {
                 out.as_mut()
                     .submatrix_mut(k * n, 0, n, n)

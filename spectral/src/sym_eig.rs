@@ -36,7 +36,8 @@ fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)>
     use faer::linalg::evd;
     let n = a.nrows();
     let par = matgrad_engine::par::eigh_par(n);
-    let mut u = Mat::<T>::zeros(n, n);
+    // faer writes every entry of the eigenvectors
+    let mut u = matgrad_engine::pool::for_overwrite::<T>(n, n);
     let mut s = faer::diag::Diag::<T>::zeros(n);
     let mut params = <evd::SelfAdjointEvdParams as faer::Auto<T>>::auto();
     params.recursion_threshold = EIGH_RECURSION_THRESHOLD;
@@ -121,7 +122,8 @@ fn hermitian_product_form<T: Scalar>(
         // below this order faer's triangular product costs more than the full one
         gemm(y, Form::Plain, u, fu)
     } else {
-        Mat::<T>::zeros(n, n)
+        // the triangular product writes the lower triangle, mirror_lower the rest
+        matgrad_engine::pool::for_overwrite::<T>(n, n)
     };
     if n >= TRIANGULAR_MIN_N {
         let (rhs, conj) = match fu {

@@ -52,7 +52,8 @@ fn forward<T: Scalar>(
     (m, n): (usize, usize),
 ) -> Mat<T> {
     use rayon::prelude::*;
-    let mut out = Mat::zeros(batch * m, n);
+    // Accum::Replace writes every entry of every block
+    let mut out = crate::pool::for_overwrite(batch * m, n);
     let k = match fa {
         Form::Plain => a.ncols(),
         Form::Adjoint => p,

@@ -83,7 +83,8 @@ fn forward<T: Scalar>(f: &Mat<T>, alpha: f64, ridge: f64, batch: usize) -> Mat<T
     use rayon::prelude::*;
     let d = f.ncols();
     let m = f.nrows() / batch;
-    let mut out = Mat::<T>::zeros(batch * d, d);
+    // every block: its lower triangle by the product, the rest by mirror_lower
+    let mut out = crate::pool::for_overwrite::<T>(batch * d, d);
     if d == 0 {
         return out;
     }
