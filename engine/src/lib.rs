@@ -45,5 +45,7 @@ pub use error::{EngineError, Error, Result};
 pub use functional::{grad, hessian, hvp, jacobian, jvp, vjp};
 pub use ops::cholesky::HERMITIAN_RTOL;
 pub use ops::{Axis, Form, Pointwise};
+#[doc(hidden)]
+pub use tape::Ct;
 pub use tape::{same_tape, GradMode, Invariance, InvarianceMode, Op, OpCtx, Tape, Var};
 pub use value::{DType, Scalar, Value, C64};

@@ -62,6 +62,59 @@ pub trait Op {
     fn reads_cotangent_norms(&self) -> bool {
         false
     }
+
+    /// The adjoint on values, for reverse sweeps that are not recorded
+    /// ([`GradMode::Detached`], the default): the same cotangents as [`Op::vjp`], bit for
+    /// bit, pushed into `out` (one per input) without putting a node on the tape. Return
+    /// `Ok(false)` (the default) to have the sweep call [`Op::vjp`] instead. Engine-internal
+    /// fast path of the small hot ops (products, sums, scalings); every implementation is
+    /// compared with its `vjp` in the engine's tests.
+    /// True when [`Op::vjp_values`] is implemented (the sweep then hands it the
+    /// cotangents as values).
+    #[doc(hidden)]
+    fn has_values_rule(&self) -> bool {
+        false
+    }
+
+    #[doc(hidden)]
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        cotangents: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let _ = (ctx, cotangents, out);
+        Ok(false)
+    }
+}
+
+/// A cotangent value in a backward sweep that is not recorded, with an upper bound on the
+/// magnitude of its entries (`+∞` when none is known; the sweep then scans it).
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Ct {
+    /// The value.
+    pub value: Rc<Value>,
+    /// `≥ max |entry|` (of the real and imaginary parts for a complex value), or `+∞`.
+    pub bound: f64,
+}
+
+impl Ct {
+    /// A fresh value with a bound.
+    pub fn new(value: Value, bound: f64) -> Ct {
+        Ct {
+            value: crate::pool::wrap(value),
+            bound,
+        }
+    }
+}
+
+/// A cotangent on its way through a backward sweep: a node on the tape (recorded sweeps,
+/// and the results of rules without [`Op::vjp_values`]) or a value off the tape.
+#[derive(Clone)]
+enum Grad<'t> {
+    Var(Var<'t>),
+    Val(Ct),
 }
 
 /// What a rule may look at: the node's input and output handles.
@@ -352,6 +405,20 @@ impl std::fmt::Debug for Var<'_> {
     }
 }
 
+/// True when `bound` is a finite bound (not `+∞`, not NaN): the value needs no scan.
+fn is_proved(bound: f64) -> bool {
+    bound <= f64::MAX
+}
+
+/// `x ← x + y`, entry by entry (same shapes).
+fn add_into<T: crate::value::Scalar>(x: &mut faer::Mat<T>, y: &faer::Mat<T>) {
+    for j in 0..x.ncols() {
+        for (p, &q) in x.col_as_slice_mut(j).iter_mut().zip(y.col_as_slice(j)) {
+            *p += q;
+        }
+    }
+}
+
 /// Checks that every entry of a value entering the tape is finite; returns the bound
 /// [`Value::finite_bound`] found on the way.
 fn validate_value(op: &'static str, v: &Value) -> Result<f64> {
@@ -623,19 +690,102 @@ impl Tape {
         }
     }
 
+    /// `a + b` for two cotangents of the same shape and dtype, in place when `a`'s value is
+    /// held by nothing else; the same expression, entry by entry, as [`Var::add`].
+    fn add_cts(a: Ct, b: &Ct) -> Result<Ct> {
+        let Ct { mut value, bound } = a;
+        // |x + y| ≤ |x| + |y|, and rounding is monotone
+        let mut bound = bound + b.bound;
+        match Rc::get_mut(&mut value) {
+            Some(v) => match (v, &*b.value) {
+                (Value::Real(x), Value::Real(y)) => add_into(x, y),
+                (Value::Complex(x), Value::Complex(y)) => add_into(x, y),
+                _ => unreachable!("cotangents of one slot share a dtype"),
+            },
+            None => {
+                let sum = match (&*value, &*b.value) {
+                    (Value::Real(x), Value::Real(y)) => {
+                        Value::Real(crate::ops::ew2(x, y, |p, q| p + q))
+                    }
+                    (Value::Complex(x), Value::Complex(y)) => {
+                        Value::Complex(crate::ops::ew2(x, y, |p, q| p + q))
+                    }
+                    _ => unreachable!("cotangents of one slot share a dtype"),
+                };
+                value = crate::pool::wrap(sum);
+            }
+        }
+        if !is_proved(bound) {
+            bound = value.finite_bound().ok_or(EngineError::NonFinite {
+                op: "add",
+                place: "in the output",
+                hint: "the inputs are finite but the result overflowed or left the op's domain; rescale the input",
+            })?;
+        }
+        Ok(Ct { value, bound })
+    }
+
+    /// The value and bound of a cotangent, moved (so that a value held by nothing else
+    /// stays unshared and can be summed into in place).
+    fn take_ct(&self, g: Grad<'_>) -> Ct {
+        match g {
+            Grad::Val(c) => c,
+            Grad::Var(v) => Ct {
+                value: v.rc(),
+                bound: self.bound(v),
+            },
+        }
+    }
+
+    /// The value and bound of a cotangent.
+    fn to_ct(&self, g: &Grad<'_>) -> Ct {
+        match g {
+            Grad::Val(c) => c.clone(),
+            Grad::Var(v) => Ct {
+                value: v.rc(),
+                bound: self.bound(*v),
+            },
+        }
+    }
+
+    /// A cotangent as a node (a constant holding the shared value when it is off the tape).
+    fn to_var<'t>(&'t self, g: &Grad<'t>) -> Var<'t> {
+        match g {
+            Grad::Var(v) => *v,
+            Grad::Val(c) => {
+                let bound = if c.bound <= f64::MAX {
+                    c.bound
+                } else {
+                    f64::INFINITY
+                };
+                let node = self.push(Outputs::One(Rc::clone(&c.value)), false, None, bound);
+                Var {
+                    tape: self,
+                    id: VarId { node, out: 0 },
+                }
+            }
+        }
+    }
+
     /// The reverse sweep. `cotangents[i]` seeds `outputs[i]`. Returns, for each `wrt`, its
     /// accumulated cotangent (`None` when it does not influence the outputs).
+    ///
+    /// A sweep that is not recorded keeps cotangents as values off the tape: ops with
+    /// [`Op::vjp_values`] compute theirs without a node, sums are formed in place when the
+    /// running sum is held by nothing else, and a cotangent goes back to the buffer pool
+    /// once its node's rule has run. Rules without a value path get their cotangents as
+    /// constant nodes (the shared value, no copy).
     fn sweep_backward<'t>(
         &'t self,
         outputs: &[Var<'t>],
-        cotangents: &[Var<'t>],
+        cotangents: Vec<Grad<'t>>,
         wrt: &[Var<'t>],
-    ) -> Result<Vec<Option<Var<'t>>>> {
-        let (nodes_len, total_slots) = {
+    ) -> Result<Vec<Option<Grad<'t>>>> {
+        let (nodes_len, total_slots, recording) = {
             let inner = self.inner.borrow();
-            (inner.nodes.len(), inner.slots)
+            (inner.nodes.len(), inner.slots, inner.recording)
         };
-        let mut grads: Vec<Option<Var<'t>>> = vec![None; total_slots];
+        let mut grads: Vec<Option<Grad<'t>>> = vec![None; total_slots];
         // gross size of accumulated cotangents (NaN: a single contribution), tracked only
         // for the outputs of ops that read it (Op::reads_cotangent_norms)
         let mut gross: Vec<f64> = vec![f64::NAN; total_slots];
@@ -656,29 +806,54 @@ impl Tape {
         let slot_of = |id: VarId| -> usize {
             self.inner.borrow().nodes[id.node as usize].first_slot + id.out as usize
         };
-        let accumulate = |grads: &mut Vec<Option<Var<'t>>>,
+        // the slots of `wrt`: their cotangents are the result, so they stay
+        let wrt_slots: Vec<usize> = wrt.iter().map(|w| slot_of(w.id)).collect();
+        // (a flag per slot for many results; a search through a few is cheaper)
+        let is_wrt: Vec<bool> = if wrt_slots.len() > 16 {
+            let mut f = vec![false; total_slots];
+            wrt_slots.iter().for_each(|&s| f[s] = true);
+            f
+        } else {
+            Vec::new()
+        };
+        let is_result = |s: usize| {
+            if is_wrt.is_empty() {
+                wrt_slots.contains(&s)
+            } else {
+                is_wrt[s]
+            }
+        };
+        let accumulate = |grads: &mut Vec<Option<Grad<'t>>>,
                           gross: &mut Vec<f64>,
                           s: usize,
-                          ct: Var<'t>|
+                          ct: Grad<'t>|
          -> Result<()> {
-            grads[s] = Some(match grads[s] {
+            grads[s] = Some(match grads[s].take() {
                 Some(g) => {
                     if tracked[s] {
                         let before = if gross[s].is_nan() {
-                            g.with_value(Value::norm)
+                            self.to_ct(&g).value.norm()
                         } else {
                             gross[s]
                         };
-                        gross[s] = before + ct.with_value(Value::norm);
+                        gross[s] = before + self.to_ct(&ct).value.norm();
                     }
-                    g.add(ct)?
+                    match (g, recording) {
+                        (Grad::Var(g), true) => Grad::Var(g.add(self.to_var(&ct))?),
+                        (g, _) => {
+                            let ct = self.take_ct(ct);
+                            let sum = Self::add_cts(self.take_ct(g), &ct)?;
+                            crate::pool::recycle(ct.value);
+                            Grad::Val(sum)
+                        }
+                    }
                 }
                 None => ct,
             });
             Ok(())
         };
         for (o, c) in outputs.iter().zip(cotangents) {
-            accumulate(&mut grads, &mut gross, slot_of(o.id), *c)?;
+            accumulate(&mut grads, &mut gross, slot_of(o.id), c)?;
         }
         // A node's rule yields cotangents for earlier nodes only, so nothing at or below
         // the lowest `wrt` node needs its rule run.
@@ -698,6 +873,8 @@ impl Tape {
         let mut out_vars: Vec<Var<'t>> = Vec::new();
         let mut needs: Vec<bool> = Vec::new();
         let mut cts: Vec<Option<Var<'t>>> = Vec::new();
+        let mut ct_vals: Vec<Option<Ct>> = Vec::new();
+        let mut out_vals: Vec<Option<Ct>> = Vec::new();
         for node in (lowest..highest).rev() {
             // Take what the rule needs out of the arena, so the rule may push new nodes.
             let (op, first_slot, n_out) = {
@@ -727,8 +904,6 @@ impl Tape {
                 );
                 (rec.op.clone(), first_slot, n_out)
             };
-            cts.clear();
-            cts.extend_from_slice(&grads[first_slot..first_slot + n_out]);
             out_vars.clear();
             out_vars.extend((0..n_out as u32).map(|out| Var {
                 tape: self,
@@ -737,7 +912,6 @@ impl Tape {
                     out,
                 },
             }));
-            let recording = self.inner.borrow().recording;
             let ctx = OpCtx {
                 inputs: &in_vars,
                 outputs: &out_vars,
@@ -747,29 +921,59 @@ impl Tape {
                 probes: None,
                 gross: &gross[first_slot..first_slot + n_out],
             };
-            let in_cts = op.vjp(&ctx, &cts)?;
-            if in_cts.len() != in_vars.len() {
+            let by_value = !recording && op.has_values_rule() && {
+                ct_vals.clear();
+                ct_vals.extend(
+                    grads[first_slot..first_slot + n_out]
+                        .iter()
+                        .map(|g| g.as_ref().map(|g| self.to_ct(g))),
+                );
+                out_vals.clear();
+                op.vjp_values(&ctx, &ct_vals, &mut out_vals)?
+            };
+            let by_node = if by_value {
+                ct_vals.clear();
+                None
+            } else {
+                cts.clear();
+                cts.extend(
+                    grads[first_slot..first_slot + n_out]
+                        .iter()
+                        .map(|g| g.as_ref().map(|g| self.to_var(g))),
+                );
+                Some(op.vjp(&ctx, &cts)?)
+            };
+            let n_in = by_node.as_ref().map_or(out_vals.len(), Vec::len);
+            if n_in != in_vars.len() {
                 return Err(EngineError::Op {
                     op: op.name(),
                     message: format!(
-                        "vjp rule returned {} cotangents for {} inputs (bug in the rule)",
-                        in_cts.len(),
+                        "vjp rule returned {n_in} cotangents for {} inputs (bug in the rule)",
                         in_vars.len()
                     ),
                 });
             }
-            for ((x, ct), &need) in in_vars.iter().zip(in_cts).zip(needs.iter()) {
-                let Some(ct) = ct else { continue };
-                if !need {
-                    continue;
+            // this node's cotangents are used up: back to the pool (unless they are results)
+            if !recording {
+                for (s, g) in grads.iter_mut().enumerate().skip(first_slot).take(n_out) {
+                    if !is_result(s) {
+                        if let Some(Grad::Val(c)) = g.take() {
+                            crate::pool::recycle(c.value);
+                        }
+                    }
                 }
+            }
+            let mut add_input_ct = |x: &Var<'t>, ct: Grad<'t>| -> Result<()> {
                 let (xs, xd) = {
                     let v = x.rc();
                     (v.shape(), v.dtype())
                 };
-                let (cs, cd) = {
-                    let v = ct.rc();
-                    (v.shape(), v.dtype())
+                let (cs, cd) = match &ct {
+                    Grad::Var(v) => {
+                        let v = v.rc();
+                        (v.shape(), v.dtype())
+                    }
+                    Grad::Val(c) => (c.value.shape(), c.value.dtype()),
                 };
                 if xs != cs || xd != cd {
                     return Err(EngineError::Op {
@@ -779,10 +983,44 @@ impl Tape {
                         ),
                     });
                 }
-                accumulate(&mut grads, &mut gross, slot_of(x.id), ct)?;
+                let ct = match ct {
+                    Grad::Val(mut c) if !is_proved(c.bound) => {
+                        c.bound = c.value.finite_bound().ok_or(EngineError::NonFinite {
+                            op: op.name(),
+                            place: "in a cotangent",
+                            hint: "the cotangent overflowed; rescale the input or the loss",
+                        })?;
+                        Grad::Val(c)
+                    }
+                    ct => ct,
+                };
+                accumulate(&mut grads, &mut gross, slot_of(x.id), ct)
+            };
+            match by_node {
+                None => {
+                    for ((x, ct), &need) in in_vars.iter().zip(out_vals.drain(..)).zip(&needs) {
+                        if let (Some(ct), true) = (ct, need) {
+                            add_input_ct(x, Grad::Val(ct))?;
+                        }
+                    }
+                }
+                Some(node_cts) => {
+                    for ((x, ct), &need) in in_vars.iter().zip(node_cts).zip(&needs) {
+                        if let (Some(ct), true) = (ct, need) {
+                            add_input_ct(x, Grad::Var(ct))?;
+                        }
+                    }
+                }
             }
         }
-        Ok(wrt.iter().map(|w| grads[slot_of(w.id)]).collect())
+        let result = wrt_slots.iter().map(|&s| grads[s].clone()).collect();
+        // what is left (cotangents of nodes whose rules did not run) goes back to the pool
+        for g in grads.into_iter().flatten() {
+            if let Grad::Val(c) = g {
+                crate::pool::recycle(c.value);
+            }
+        }
+        Ok(result)
     }
 
     fn check_cotangents(outputs: &[Var<'_>], cotangents: &[Value]) -> Result<()> {
@@ -837,20 +1075,22 @@ impl Tape {
         let mark = self.len();
         let was = self.set_recording(false);
         let result = (|| {
-            let seeds: Vec<Var<'t>> = cotangents
+            // the seeds stay off the tape (values with their bounds)
+            let seeds: Vec<Grad<'t>> = cotangents
                 .iter()
                 .map(|c| {
                     let bound = validate_value("vjp cotangent", c)?;
-                    Ok(self.constant_bounded(c.clone(), bound))
+                    Ok(Grad::Val(Ct::new(c.clone(), bound)))
                 })
                 .collect::<Result<_>>()?;
-            let g = self.sweep_backward(outputs, &seeds, wrt)?;
+            let g = self.sweep_backward(outputs, seeds, wrt)?;
             // Keep the shared values, not copies: once the temporaries are truncated, a
             // result held by no other node is moved out without a copy.
-            Ok(g.iter()
+            Ok(g.into_iter()
                 .zip(wrt)
                 .map(|(g, w)| match g {
-                    Some(g) => Ok(g.rc()),
+                    Some(Grad::Var(g)) => Ok(g.rc()),
+                    Some(Grad::Val(c)) => Ok(c.value),
                     None => {
                         let v = w.rc();
                         Err(Value::zeros(v.dtype(), v.nrows(), v.ncols()))
@@ -889,11 +1129,12 @@ impl Tape {
         let cts: Vec<Value> = cotangents.iter().map(|c| (*c.rc()).clone()).collect();
         Self::check_cotangents(outputs, &cts)?;
         let was = self.set_recording(true);
-        let result = self.sweep_backward(outputs, cotangents, wrt).map(|g| {
+        let seeds = cotangents.iter().map(|c| Grad::Var(*c)).collect();
+        let result = self.sweep_backward(outputs, seeds, wrt).map(|g| {
             g.iter()
                 .zip(wrt)
                 .map(|(g, w)| match g {
-                    Some(g) => *g,
+                    Some(g) => self.to_var(g),
                     None => {
                         let v = w.rc();
                         self.constant_bounded(Value::zeros(v.dtype(), v.nrows(), v.ncols()), 0.0)
@@ -1406,6 +1647,199 @@ pub fn same_tape<'t>(op: &'static str, vars: &[Var<'t>]) -> Result<&'t Tape> {
 mod tests {
     use crate::testing::{complex_matrix, real_matrix};
     use crate::{Axis, DType, EngineError, Tape, Value};
+
+    /// Every entry's bits, to compare two results for exact equality.
+    fn bits(v: &Value) -> Vec<(u64, u64)> {
+        match v {
+            Value::Real(m) => (0..m.ncols())
+                .flat_map(|j| (0..m.nrows()).map(move |i| (m[(i, j)].to_bits(), 0)))
+                .collect(),
+            Value::Complex(m) => (0..m.ncols())
+                .flat_map(|j| {
+                    (0..m.nrows()).map(move |i| (m[(i, j)].re.to_bits(), m[(i, j)].im.to_bits()))
+                })
+                .collect(),
+        }
+    }
+
+    type Graph = for<'t> fn(&'t Tape, &[crate::Var<'t>]) -> crate::Result<crate::Var<'t>>;
+
+    /// The detached sweep (cotangents off the tape, `Op::vjp_values` where an op has it)
+    /// and the recorded sweep (`Op::vjp` on nodes) give the same bits for `f`, with
+    /// respect to the inputs marked `true` in `leaves` (the others are constants).
+    fn value_and_node_rules_agree(name: &str, f: Graph, inputs: &[Value], leaves: &[bool]) {
+        let run = |recorded: bool| -> Vec<Value> {
+            let t = Tape::new();
+            let xs: Vec<crate::Var<'_>> = inputs
+                .iter()
+                .zip(leaves)
+                .map(|(v, &leaf)| {
+                    if leaf {
+                        t.leaf(v.clone()).unwrap()
+                    } else {
+                        t.constant(v.clone()).unwrap()
+                    }
+                })
+                .collect();
+            let wrt: Vec<crate::Var<'_>> = xs
+                .iter()
+                .zip(leaves)
+                .filter(|(_, &leaf)| leaf)
+                .map(|(x, _)| *x)
+                .collect();
+            let y = f(&t, &xs).unwrap();
+            let (m, n) = y.shape();
+            let ct = match y.dtype() {
+                DType::F64 => real_matrix(m, n, 77),
+                DType::C64 => complex_matrix(m, n, 77),
+            };
+            if recorded {
+                let c = t.constant(ct).unwrap();
+                t.vjp_graph(&[y], &[c], &wrt)
+                    .unwrap()
+                    .iter()
+                    .map(|g| g.value())
+                    .collect()
+            } else {
+                t.vjp(&[y], &[ct], &wrt).unwrap()
+            }
+        };
+        let (fast, slow) = (run(false), run(true));
+        assert_eq!(fast.len(), slow.len());
+        for (k, (a, b)) in fast.iter().zip(&slow).enumerate() {
+            assert_eq!(a.shape(), b.shape(), "{name}: gradient {k}");
+            assert!(
+                bits(a) == bits(b),
+                "{name}: gradient {k} differs:\n{a:?}\nvs\n{b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn value_rules_equal_node_rules() {
+        use crate::Form::{Adjoint as H, Plain as P};
+        for make in [real_matrix, complex_matrix] {
+            // rectangular factors, every form pair, and with either factor constant
+            let (a, b) = (make(3, 4, 1), make(4, 2, 2));
+            let (ah, bh) = (make(4, 3, 3), make(2, 4, 4));
+            let cases: [(&str, Graph, [&Value; 2]); 4] = [
+                ("PP", |_, x| x[0].matmul_forms(P, x[1], P), [&a, &b]),
+                ("HP", |_, x| x[0].matmul_forms(H, x[1], P), [&ah, &b]),
+                ("PH", |_, x| x[0].matmul_forms(P, x[1], H), [&a, &bh]),
+                ("HH", |_, x| x[0].matmul_forms(H, x[1], H), [&ah, &bh]),
+            ];
+            for (name, f, [x, y]) in cases {
+                for leaves in [[true, true], [true, false], [false, true]] {
+                    value_and_node_rules_agree(name, f, &[x.clone(), y.clone()], &leaves);
+                }
+            }
+            let (p, q) = (make(3, 3, 5), make(3, 3, 6));
+            let entrywise: [(&str, Graph); 9] = [
+                ("add", |_, x| x[0].add(x[1])),
+                ("sub", |_, x| x[0].sub(x[1])),
+                ("neg", |_, x| x[0].neg()?.add(x[1])),
+                ("scale", |_, x| x[0].scale(-2.5)?.add(x[1].scale(0.0)?)),
+                ("add_scalar", |_, x| x[0].add_scalar(1.5)?.sub(x[1])),
+                ("add_identity", |_, x| x[0].add_identity(-0.5)?.add(x[1])),
+                // a value used several times: sums formed in place and into shared values
+                ("reuse", |_, x| {
+                    let s = x[0].matmul(x[0])?.add(x[0])?.scale(0.5)?;
+                    s.matmul(x[1])?.sub(s)?.add(x[0])
+                }),
+                // a chain, as the benchmark's
+                ("chain", |_, x| {
+                    let mut y = x[0];
+                    for _ in 0..10 {
+                        y = x[1].matmul(y)?.add(x[0])?.scale(0.5)?;
+                    }
+                    Ok(y)
+                }),
+                // an op without a value rule in the middle (its cotangents become nodes)
+                ("mixed", |_, x| {
+                    let p = x[0].matmul(x[1])?;
+                    p.mul(p)?.add(p)?.scale(0.5)?.sub(x[1])
+                }),
+            ];
+            for (name, f) in entrywise {
+                for leaves in [[true, true], [true, false]] {
+                    value_and_node_rules_agree(name, f, &[p.clone(), q.clone()], &leaves);
+                }
+            }
+        }
+        // scale by a complex constant
+        let z = complex_matrix(2, 3, 8);
+        value_and_node_rules_agree(
+            "scale_complex",
+            |_, x| x[0].scale_complex(crate::C64::new(0.3, -1.2))?.add(x[0]),
+            &[z],
+            &[true],
+        );
+    }
+
+    /// A cotangent that overflows off the tape is an error naming the op, as on it: every
+    /// form pair of a product, each factor's cotangent on its own (a bound proved too small
+    /// would let ±∞ through).
+    #[test]
+    fn overflowing_value_cotangent_is_an_error() {
+        use crate::Form::{Adjoint as H, Plain as P};
+        let big = |m, n| Value::Real(faer::Mat::from_fn(m, n, |_, _| 1e10));
+        for (fa, fb) in [(P, P), (H, P), (P, H), (H, H)] {
+            for which in 0..2 {
+                for recorded in [false, true] {
+                    let t = Tape::new();
+                    // factors 2×2, product finite (2e20); ct 1e300 makes both cotangents ∞
+                    // the other factor constant, so that only this cotangent is formed
+                    let (a, b) = if which == 0 {
+                        (t.leaf(big(2, 2)).unwrap(), t.constant(big(2, 2)).unwrap())
+                    } else {
+                        (t.constant(big(2, 2)).unwrap(), t.leaf(big(2, 2)).unwrap())
+                    };
+                    let y = a.matmul_forms(fa, b, fb).unwrap();
+                    let ct = Value::Real(faer::Mat::from_fn(2, 2, |_, _| 1e300));
+                    let wrt = [[a], [b]][which];
+                    let err = if recorded {
+                        let c = t.constant(ct).unwrap();
+                        t.vjp_graph(&[y], &[c], &wrt).unwrap_err()
+                    } else {
+                        t.vjp(&[y], &[ct], &wrt).unwrap_err()
+                    };
+                    assert!(
+                        matches!(err, EngineError::NonFinite { op: "matmul", .. }),
+                        "{fa:?}{fb:?} input {which} recorded {recorded}: {err:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Two finite contributions whose sum overflows: an error naming `add`, whether the
+    /// sum is formed into a shared value (`a + a`: both contributions are the same value)
+    /// or in place (`a + a` through two scalings: each contribution is its own).
+    #[test]
+    fn overflowing_sum_of_cotangents_is_an_error() {
+        let graphs: [Graph; 2] = [
+            |_, x| x[0].add(x[0]),
+            |_, x| x[0].scale(1.0)?.add(x[0].scale(1.0)?),
+        ];
+        for (k, f) in graphs.into_iter().enumerate() {
+            for recorded in [false, true] {
+                let t = Tape::new();
+                let a = t.leaf(faer::mat![[1.0, -2.0]]).unwrap();
+                let y = f(&t, &[a]).unwrap();
+                let ct = Value::Real(faer::mat![[1e308, -1.5e308]]);
+                let err = if recorded {
+                    let c = t.constant(ct).unwrap();
+                    t.vjp_graph(&[y], &[c], &[a]).unwrap_err()
+                } else {
+                    t.vjp(&[y], &[ct], &[a]).unwrap_err()
+                };
+                assert!(
+                    matches!(err, EngineError::NonFinite { op: "add", .. }),
+                    "graph {k} recorded {recorded}: {err:?}"
+                );
+            }
+        }
+    }
 
     /// A 2×2 chain of products, sums and scalings, forward and backward, in real or
     /// complex; returns the output's value, the gradient and a value held past the tape.

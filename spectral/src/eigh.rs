@@ -166,14 +166,13 @@ impl Eigh {
     /// is a sum of contributions (see `OpCtx::cotangent_gross_norm`).
     fn check_lambda_bar(
         &self,
-        lb: &Var<'_>,
+        v: &Value,
         pairs: &[(usize, usize)],
         gross: Option<f64>,
     ) -> EResult<()> {
         if pairs.is_empty() {
             return Ok(());
         }
-        let v = lb.value_rc();
         let r = v.as_real().expect("eigenvalue cotangents are real");
         let scale = v.norm().max(gross.unwrap_or(0.0)).max(f64::MIN_POSITIVE);
         for &(i, j) in pairs {
@@ -251,26 +250,22 @@ impl Eigh {
     /// The same adjoint as the recorded rule, computed on values in one pass plus three
     /// GEMMs (the recorded rule needs ≈ 10 elementwise nodes to stay differentiable).
     /// Used when the backward pass is not recorded.
-    fn vjp_fused<'t>(
+    /// The fused, value-only adjoint (a sweep that is not recorded): [`assemble`] on the
+    /// values of the cotangents, after the same checks as the recorded rule.
+    fn vjp_fused_values(
         &self,
-        ctx: &OpCtx<'_, 't>,
-        ct: &[Option<Var<'t>>],
-    ) -> EResult<Vec<Option<Var<'t>>>> {
-        let u = ctx.output(1);
-        let tape = u.tape();
-        let lam_bar = match ct[0] {
-            Some(lb) => {
-                self.check_lambda_bar(&lb, &self.tied_pairs(), ctx.cotangent_gross_norm(0))?;
-                Some(lb.value_rc())
-            }
-            None => None,
-        };
-        let x_and_pairs = match ct[1] {
-            Some(ub) => {
+        ctx: &OpCtx<'_, '_>,
+        lam_bar: Option<&Value>,
+        u_bar: Option<&Value>,
+    ) -> EResult<Option<Value>> {
+        if let Some(lb) = lam_bar {
+            self.check_lambda_bar(lb, &self.tied_pairs(), ctx.cotangent_gross_norm(0))?;
+        }
+        let uv = ctx.output(1).value_rc();
+        let x_and_pairs = match u_bar {
+            Some(ubv) => {
                 let pairs = self.pairs_for_vectors()?;
-                let uv = u.value_rc();
-                let ubv = ub.value_rc();
-                let x = match (&*uv, &*ubv) {
+                let x = match (&*uv, ubv) {
                     (Value::Real(a), Value::Real(b)) => {
                         Value::Real(gemm(a.as_ref(), Form::Adjoint, b.as_ref(), Form::Plain))
                     }
@@ -297,16 +292,15 @@ impl Eigh {
             None => None,
         };
         if lam_bar.is_none() && x_and_pairs.is_none() {
-            return Ok(vec![None]);
+            return Ok(None);
         }
         let masked: &[(usize, usize)] = match &x_and_pairs {
             Some((_, pairs)) => pairs,
             None => &[],
         };
-        let uv = u.value_rc();
-        let lb = lam_bar.as_deref().and_then(|v| v.as_real());
+        let lb = lam_bar.and_then(|v| v.as_real());
         let (lambda, policy) = (&self.lambda[..], self.opts.policy);
-        let out = match &*uv {
+        Ok(Some(match &*uv {
             Value::Real(um) => Value::Real(assemble(
                 um,
                 lb,
@@ -323,8 +317,21 @@ impl Eigh {
                 policy,
                 masked,
             )),
-        };
-        Ok(vec![Some(tape.constant(out)?)])
+        }))
+    }
+
+    /// [`Eigh::vjp_fused_values`] for a rule called with nodes.
+    fn vjp_fused<'t>(
+        &self,
+        ctx: &OpCtx<'_, 't>,
+        ct: &[Option<Var<'t>>],
+    ) -> EResult<Vec<Option<Var<'t>>>> {
+        let (lb, ub) = (ct[0].map(|v| v.value_rc()), ct[1].map(|v| v.value_rc()));
+        let out = self.vjp_fused_values(ctx, lb.as_deref(), ub.as_deref())?;
+        Ok(vec![match out {
+            Some(v) => Some(ctx.output(1).tape().constant(v)?),
+            None => None,
+        }])
     }
 }
 
@@ -430,6 +437,23 @@ impl Op for Eigh {
         self.op()
     }
 
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    /// The fused rule on values: what `vjp` computes when it is not recorded.
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<matgrad_engine::Ct>],
+        out: &mut Vec<Option<matgrad_engine::Ct>>,
+    ) -> EResult<bool> {
+        let (lb, ub) = (ct[0].as_ref(), ct[1].as_ref());
+        let v = self.vjp_fused_values(ctx, lb.map(|c| &*c.value), ub.map(|c| &*c.value))?;
+        // no bound is proved: the sweep scans the result
+        out.push(v.map(|v| matgrad_engine::Ct::new(v, f64::INFINITY)));
+        Ok(true)
+    }
+
     fn vjp<'t>(
         &self,
         ctx: &OpCtx<'_, 't>,
@@ -443,7 +467,11 @@ impl Op for Eigh {
         let dtype = u.dtype();
         let mut w: Option<Var<'t>> = None;
         if let Some(lb) = ct[0] {
-            self.check_lambda_bar(&lb, &self.tied_pairs(), ctx.cotangent_gross_norm(0))?;
+            self.check_lambda_bar(
+                &lb.value_rc(),
+                &self.tied_pairs(),
+                ctx.cotangent_gross_norm(0),
+            )?;
             w = Some(like(lb, dtype)?.diag_embed(n, n)?);
         }
         if let Some(ub) = ct[1] {

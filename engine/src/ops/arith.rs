@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, ew1, ew2, same_dtype, same_shape, square, sub_opt};
-use crate::tape::{same_tape, Op, OpCtx, Var};
+use crate::tape::{same_tape, Ct, Op, OpCtx, Var};
 use crate::value::{Scalar, Value, C64};
 use crate::{map_value, map_value2};
 
@@ -31,6 +31,18 @@ impl Op for Add {
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![ct[0], ct[0]])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        out.extend([ct[0].clone(), ct[0].clone()]);
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![add_opt(t[0], t[1])?])
@@ -52,6 +64,23 @@ impl Op for Sub {
         };
         Ok(vec![Some(g), gb])
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.extend([None, None]);
+            return Ok(true);
+        };
+        let gb = ctx.needs_grad(1).then(|| neg_ct(g));
+        out.extend([Some(g.clone()), gb]);
+        Ok(true)
+    }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![sub_opt(t[0], t[1])?])
     }
@@ -63,6 +92,18 @@ impl Op for Neg {
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![ct[0].map(|g| g.neg()).transpose()?])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        out.push(ct[0].as_ref().map(neg_ct));
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![t[0].map(|g| g.neg()).transpose()?])
@@ -78,6 +119,35 @@ impl Op for Scale {
             .map(|g| scale_any(g, self.c.conj()))
             .transpose()?])
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.push(None);
+            return Ok(true);
+        };
+        let c = self.c.conj();
+        out.push(Some(if c.im == 0.0 {
+            // as `scale`: |c·x| ≤ |c|·b (0·∞ is NaN: no bound, the sweep scans)
+            Ct::new(
+                map_value!(&*g.value, x => scale_mat_f64(x, c.re)),
+                c.re.abs() * g.bound,
+            )
+        } else {
+            // as `scale_complex` (complex cotangents only; no bound proved)
+            let Value::Complex(x) = &*g.value else {
+                return Ok(false);
+            };
+            Ct::new(Value::Complex(scale_mat(x, c)), f64::INFINITY)
+        }));
+        Ok(true)
+    }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![t[0].map(|g| scale_any(g, self.c)).transpose()?])
     }
@@ -90,9 +160,26 @@ impl Op for Shift {
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![ct[0]])
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        out.push(ct[0].clone());
+        Ok(true)
+    }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![t[0]])
     }
+}
+
+/// `−g` on a value, as [`Var::neg`] computes it (the bound carries over).
+fn neg_ct(g: &Ct) -> Ct {
+    Ct::new(map_value!(&*g.value, x => ew1(x, |p| -p)), g.bound)
 }
 
 fn scale_any(x: Var<'_>, c: C64) -> Result<Var<'_>> {

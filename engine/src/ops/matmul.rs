@@ -27,7 +27,7 @@ use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, ew1, same_dtype};
-use crate::tape::{same_tape, Op, OpCtx, Var};
+use crate::tape::{same_tape, Ct, Op, OpCtx, Var};
 use crate::value::{Scalar, Value};
 
 /// Whether a matmul operand is used as is or as its adjoint (conjugate transpose).
@@ -142,6 +142,31 @@ pub fn mirror_lower<T: Scalar>(mut m: MatMut<'_, T>) {
     }
 }
 
+/// `op(a) op(b)` on values, with the bound on its entries that `ba`, `bb` (bounds on
+/// `a`'s and `b`'s) prove: the product of [`Var::matmul_forms`] and of [`MatMul`]'s value
+/// rule, so the two give the same numbers.
+fn product(a: &Value, fa: Form, ba: f64, b: &Value, fb: Form, bb: f64) -> Result<(Value, f64)> {
+    same_dtype("matmul", a, b)?;
+    let (ar, ac) = fa.dims(a.shape());
+    let (br, bc) = fb.dims(b.shape());
+    if ac != br {
+        return Err(EngineError::ShapeMismatch {
+            op: "matmul",
+            lhs: (ar, ac),
+            rhs: (br, bc),
+            hint: "the columns of the left factor must equal the rows of the right factor",
+        });
+    }
+    let out = match (a, b) {
+        (Value::Real(x), Value::Real(y)) => Value::Real(gemm(x.as_ref(), fa, y.as_ref(), fb)),
+        (Value::Complex(x), Value::Complex(y)) => {
+            Value::Complex(gemm(x.as_ref(), fa, y.as_ref(), fb))
+        }
+        _ => unreachable!("dtypes checked above"),
+    };
+    Ok((out, product_bound(ac, ba, bb)))
+}
+
 struct MatMul {
     fa: Form,
     fb: Form,
@@ -178,6 +203,52 @@ impl Op for MatMul {
             None
         };
         Ok(vec![ga, gb])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    /// The products of [`Op::vjp`] on values, form for form.
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        use Form::{Adjoint as H, Plain as P};
+        let Some(g) = &ct[0] else {
+            out.extend([None, None]);
+            return Ok(true);
+        };
+        let (a, b) = (ctx.input(0), ctx.input(1));
+        let tape = a.tape();
+        let (av, bv) = (a.rc(), b.rc());
+        let (ab, bb) = (tape.bound(a), tape.bound(b));
+        let (gv, gb) = (&*g.value, g.bound);
+        let prod = |x: &Value, fx, bx, y: &Value, fy, by| -> Result<Option<Ct>> {
+            let (v, bound) = product(x, fx, bx, y, fy, by)?;
+            Ok(Some(Ct::new(v, bound)))
+        };
+        out.push(if ctx.needs_grad(0) {
+            match (self.fa, self.fb) {
+                (P, P) => prod(gv, P, gb, &bv, H, bb)?,
+                (H, P) => prod(&bv, P, bb, gv, H, gb)?,
+                (P, H) => prod(gv, P, gb, &bv, P, bb)?,
+                (H, H) => prod(&bv, H, bb, gv, H, gb)?,
+            }
+        } else {
+            None
+        });
+        out.push(if ctx.needs_grad(1) {
+            match (self.fa, self.fb) {
+                (P, P) => prod(&av, H, ab, gv, P, gb)?,
+                (H, P) => prod(&av, P, ab, gv, P, gb)?,
+                (P, H) => prod(gv, H, gb, &av, P, ab)?,
+                (H, H) => prod(gv, H, gb, &av, H, ab)?,
+            }
+        } else {
+            None
+        });
+        Ok(true)
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let (a, b) = (ctx.input(0), ctx.input(1));
@@ -239,25 +310,7 @@ impl<'t> Var<'t> {
     pub fn matmul_forms(self, fa: Form, other: Var<'t>, fb: Form) -> Result<Var<'t>> {
         let tape = same_tape("matmul", &[self, other])?;
         let (a, b) = (self.rc(), other.rc());
-        same_dtype("matmul", &a, &b)?;
-        let (ar, ac) = fa.dims(a.shape());
-        let (br, bc) = fb.dims(b.shape());
-        if ac != br {
-            return Err(EngineError::ShapeMismatch {
-                op: "matmul",
-                lhs: (ar, ac),
-                rhs: (br, bc),
-                hint: "the columns of the left factor must equal the rows of the right factor",
-            });
-        }
-        let out = match (&*a, &*b) {
-            (Value::Real(x), Value::Real(y)) => Value::Real(gemm(x.as_ref(), fa, y.as_ref(), fb)),
-            (Value::Complex(x), Value::Complex(y)) => {
-                Value::Complex(gemm(x.as_ref(), fa, y.as_ref(), fb))
-            }
-            _ => unreachable!("dtypes checked above"),
-        };
-        let bound = product_bound(ac, tape.bound(self), tape.bound(other));
+        let (out, bound) = product(&a, fa, tape.bound(self), &b, fb, tape.bound(other))?;
         let op: Rc<dyn Op> = match (fa, fb) {
             (Form::Plain, Form::Plain) => shared_op!(MatMul {
                 fa: Form::Plain,
