@@ -63,13 +63,19 @@ fn matmul_graph(c: &mut Criterion) {
         let gbar = real_matrix(n, n, 4);
         let gr = gbar.as_real().unwrap().clone();
         g.throughput(Throughput::Elements((n * n) as u64));
+        // shared leaves (no copy of the inputs per call), as the bare-faer reference
+        let (sa, sb, sc) = (
+            std::rc::Rc::new(a.clone()),
+            std::rc::Rc::new(b.clone()),
+            std::rc::Rc::new(cm.clone()),
+        );
         g.bench_with_input(BenchmarkId::new("tape", n), &n, |bench, _| {
             bench.iter(|| {
                 let tape = Tape::new();
                 let (x, y, z) = (
-                    tape.leaf(a.clone()).unwrap(),
-                    tape.leaf(b.clone()).unwrap(),
-                    tape.leaf(cm.clone()).unwrap(),
+                    tape.leaf_shared(std::rc::Rc::clone(&sa)).unwrap(),
+                    tape.leaf_shared(std::rc::Rc::clone(&sb)).unwrap(),
+                    tape.leaf_shared(std::rc::Rc::clone(&sc)).unwrap(),
                 );
                 let t = x.matmul(y).unwrap().matmul(z).unwrap();
                 black_box(

@@ -9,6 +9,7 @@
 use matgrad::engine::testing::{real_matrix, symmetric_from_seed, Spectrum};
 use matgrad::engine::{Axis, Tape};
 use matgrad::spectral::{eigh, logm_sym, svd};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// mimalloc for this executable (docs/PERFORMANCE.md: the tape's small allocations); the
@@ -204,13 +205,15 @@ fn run() {
             128.. => 101,
             _ => 201,
         };
+        // shared leaves (no copy of the inputs per call), as the bare-faer reference
+        let (sa, sb, sc) = (Rc::new(a.clone()), Rc::new(b.clone()), Rc::new(c.clone()));
         let t = median_secs(
             || {
                 let tape = Tape::new();
                 let (x, y, z) = (
-                    tape.leaf(a.clone()).unwrap(),
-                    tape.leaf(b.clone()).unwrap(),
-                    tape.leaf(c.clone()).unwrap(),
+                    tape.leaf_shared(Rc::clone(&sa)).unwrap(),
+                    tape.leaf_shared(Rc::clone(&sb)).unwrap(),
+                    tape.leaf_shared(Rc::clone(&sc)).unwrap(),
                 );
                 let p = x.matmul(y).unwrap().matmul(z).unwrap();
                 std::hint::black_box(

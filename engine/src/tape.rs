@@ -496,6 +496,46 @@ impl Tape {
         })
     }
 
+    /// A leaf holding a value the caller shares (no copy): for parameters that stay the
+    /// same across many tapes, such as a training loop's weights. The tape never writes
+    /// to it, and never gives its buffer to the pool while the caller holds it. Errors
+    /// on a non-finite value.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use matgrad_engine::{Axis, Tape, Value};
+    /// # fn main() -> Result<(), matgrad_engine::EngineError> {
+    /// let w = Rc::new(Value::Real(faer::mat![[1.0, 2.0], [3.0, 4.0]]));
+    /// for _ in 0..3 {
+    ///     let tape = Tape::new();
+    ///     let x = tape.leaf_shared(Rc::clone(&w))?; // no copy of w
+    ///     let y = x.matmul(x)?.sum(Axis::All)?;
+    ///     let g = tape.grad(y, &[x])?;
+    ///     assert_eq!(g[0].as_real().unwrap()[(0, 0)], 1.0 + 2.0 + 1.0 + 3.0);
+    /// }
+    /// assert_eq!(Rc::strong_count(&w), 1); // the tapes are gone, w is intact
+    /// # Ok(()) }
+    /// ```
+    pub fn leaf_shared(&self, value: Rc<Value>) -> Result<Var<'_>> {
+        let bound = validate_value("leaf", &value)?;
+        let node = self.push(Outputs::One(value), true, None, bound);
+        Ok(Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        })
+    }
+
+    /// A constant holding a value the caller shares (no copy), as [`Tape::leaf_shared`].
+    /// Errors on a non-finite value.
+    pub fn constant_shared(&self, value: Rc<Value>) -> Result<Var<'_>> {
+        let bound = validate_value("constant", &value)?;
+        let node = self.push(Outputs::One(value), false, None, bound);
+        Ok(Var {
+            tape: self,
+            id: VarId { node, out: 0 },
+        })
+    }
+
     /// A constant: a value that needs no gradient. Errors on a non-finite value.
     pub fn constant(&self, value: impl Into<Value>) -> Result<Var<'_>> {
         let value = value.into();
@@ -1647,6 +1687,47 @@ pub fn same_tape<'t>(op: &'static str, vars: &[Var<'t>]) -> Result<&'t Tape> {
 mod tests {
     use crate::testing::{complex_matrix, real_matrix};
     use crate::{Axis, DType, EngineError, Tape, Value};
+
+    /// A shared leaf or constant is never written to and never pooled while its owner
+    /// holds it, across tapes, detached and recorded sweeps; gradients equal a copied
+    /// leaf's bit for bit.
+    #[test]
+    fn shared_values_stay_intact() {
+        use std::rc::Rc;
+        let (a0, b0) = (real_matrix(3, 3, 1), real_matrix(3, 3, 2));
+        let (a, b) = (Rc::new(a0.clone()), Rc::new(b0.clone()));
+        // x reused (in-place sums of its cotangent), y a constant
+        fn f<'t>(_: &'t Tape, x: crate::Var<'t>, y: crate::Var<'t>) -> crate::Var<'t> {
+            let p = x.matmul(y).unwrap().add(x).unwrap().scale(2.0).unwrap();
+            p.matmul(x).unwrap().sum(Axis::All).unwrap()
+        }
+        for round in 0..3 {
+            let t = Tape::new();
+            let x = t.leaf_shared(Rc::clone(&a)).unwrap();
+            let y = t.constant_shared(Rc::clone(&b)).unwrap();
+            let g = t.grad(f(&t, x, y), &[x]).unwrap();
+            let gg = t.grad_graph(f(&t, x, y), &[x]).unwrap()[0].value();
+            let t2 = Tape::new();
+            let x2 = t2.leaf(a0.clone()).unwrap();
+            let y2 = t2.constant(b0.clone()).unwrap();
+            let want = t2.grad(f(&t2, x2, y2), &[x2]).unwrap();
+            assert!(bits(&g[0]) == bits(&want[0]), "round {round}");
+            assert!(bits(&gg) == bits(&want[0]), "round {round}");
+        }
+        // every tape is gone: the values are the callers' alone, and unchanged
+        assert_eq!((Rc::strong_count(&a), Rc::strong_count(&b)), (1, 1));
+        assert!(bits(&a) == bits(&a0) && bits(&b) == bits(&b0));
+        let bad = Rc::new(Value::Real(faer::mat![[f64::NAN]]));
+        let t = Tape::new();
+        assert!(matches!(
+            t.leaf_shared(Rc::clone(&bad)),
+            Err(EngineError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            t.constant_shared(bad),
+            Err(EngineError::NonFinite { .. })
+        ));
+    }
 
     /// Every entry's bits, to compare two results for exact equality.
     fn bits(v: &Value) -> Vec<(u64, u64)> {
