@@ -517,19 +517,18 @@ impl Tape {
     /// # Ok(()) }
     /// ```
     pub fn leaf_shared(&self, value: Rc<Value>) -> Result<Var<'_>> {
-        let bound = validate_value("leaf", &value)?;
-        let node = self.push(Outputs::One(value), true, None, bound);
-        Ok(Var {
-            tape: self,
-            id: VarId { node, out: 0 },
-        })
+        self.push_shared("leaf", value, true)
     }
 
     /// A constant holding a value the caller shares (no copy), as [`Tape::leaf_shared`].
     /// Errors on a non-finite value.
     pub fn constant_shared(&self, value: Rc<Value>) -> Result<Var<'_>> {
-        let bound = validate_value("constant", &value)?;
-        let node = self.push(Outputs::One(value), false, None, bound);
+        self.push_shared("constant", value, false)
+    }
+
+    fn push_shared(&self, op: &'static str, value: Rc<Value>, leaf: bool) -> Result<Var<'_>> {
+        let bound = validate_value(op, &value)?;
+        let node = self.push(Outputs::One(value), leaf, None, bound);
         Ok(Var {
             tape: self,
             id: VarId { node, out: 0 },
