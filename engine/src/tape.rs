@@ -970,8 +970,9 @@ impl Tape {
                 out_vals.clear();
                 op.vjp_values(&ctx, &ct_vals, &mut out_vals)?
             };
+            // (a value rule that declined leaves its cotangents here: drop them either way)
+            ct_vals.clear();
             let by_node = if by_value {
-                ct_vals.clear();
                 None
             } else {
                 cts.clear();

@@ -319,20 +319,6 @@ impl Eigh {
             )),
         }))
     }
-
-    /// [`Eigh::vjp_fused_values`] for a rule called with nodes.
-    fn vjp_fused<'t>(
-        &self,
-        ctx: &OpCtx<'_, 't>,
-        ct: &[Option<Var<'t>>],
-    ) -> EResult<Vec<Option<Var<'t>>>> {
-        let (lb, ub) = (ct[0].map(|v| v.value_rc()), ct[1].map(|v| v.value_rc()));
-        let out = self.vjp_fused_values(ctx, lb.as_deref(), ub.as_deref())?;
-        Ok(vec![match out {
-            Some(v) => Some(ctx.output(1).tape().constant(v)?),
-            None => None,
-        }])
-    }
 }
 
 /// `U W Uᴴ` with `W = diag(λ̄) + F ∘ ½(X − Xᴴ)`, `X = UᴴŪ`, `F_ij = 1/(λ_j − λ_i)` (0 on
@@ -459,9 +445,7 @@ impl Op for Eigh {
         ctx: &OpCtx<'_, 't>,
         ct: &[Option<Var<'t>>],
     ) -> EResult<Vec<Option<Var<'t>>>> {
-        if !ctx.is_recording() {
-            return self.vjp_fused(ctx, ct);
-        }
+        // a sweep that is not recorded calls `vjp_values` (the fused rule) instead
         let (lam, u) = (ctx.output(0), ctx.output(1));
         let n = self.lambda.len();
         let dtype = u.dtype();
