@@ -18,6 +18,8 @@ MUTATIONS = [
     # (name, file, original, mutant)
     ("complex matmul: drop the conjugate of B in Ā = Ḡ Bᴴ", "engine/src/ops/matmul.rs",
      "(P, P) => g.matmul_forms(P, b, H)?,", "(P, P) => g.matmul_forms(P, b.conj()?, H)?,"),
+    ("complex matmul: the small-product stack copy of Aᴴ drops the conjugate", "engine/src/ops/matmul.rs",
+     "            *x = a[(j, i)].cj();", "            *x = a[(j, i)];"),
     ("eigh: flip the sign of F = 1/(λⱼ − λᵢ) (fused backward)", "spectral/src/eigh.rs",
      "*wi = T::from_f64(0.5 * (self.f)(lj - li));", "*wi = T::from_f64(0.5 * (self.f)(li - lj));"),
     ("divided differences: log without the log1p guard", "spectral/src/divided.rs",

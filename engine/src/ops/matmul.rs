@@ -106,15 +106,62 @@ pub fn gemm_into<T: Scalar>(
     } else {
         Conj::Yes
     };
-    let (a, ca) = match fa {
-        Form::Plain => (a, Conj::No),
-        Form::Adjoint => (a.transpose(), conj),
-    };
     let (b, cb) = match fb {
         Form::Plain => (b, Conj::No),
         Form::Adjoint => (b.transpose(), conj),
     };
+    let (m, k) = (out.nrows(), b.nrows());
+    if fa == Form::Adjoint && m * k != 0 && m * out.ncols() * k <= NANO_GEMM_MACS {
+        if m * k <= 16 {
+            return adjoint_lhs_on_stack::<T, 16>(out, a, b, cb, par);
+        }
+        if m * k <= 64 {
+            return adjoint_lhs_on_stack::<T, 64>(out, a, b, cb, par);
+        }
+        if m * k <= 256 {
+            return adjoint_lhs_on_stack::<T, 256>(out, a, b, cb, par);
+        }
+    }
+    let (a, ca) = match fa {
+        Form::Plain => (a, Conj::No),
+        Form::Adjoint => (a.transpose(), conj),
+    };
     matmul_with_conj(out, Accum::Replace, a, ca, b, cb, T::from_f64(1.0), par);
+}
+
+/// faer hands a product of at most this many multiply-adds (`m·n·k`) to nano-gemm.
+const NANO_GEMM_MACS: usize = 16 * 16 * 16;
+
+/// `out = aᴴ b` for a left factor of at most `N` entries: nano-gemm's fast kernels (which
+/// faer uses below [`NANO_GEMM_MACS`]) need a column-major left factor, and a transposed
+/// one goes through a generic copy loop, ≈ 480 instructions for a 2×2 product against
+/// ≈ 60 (callgrind). So the adjoint is copied to a column-major buffer on the stack first.
+/// (`N` is sized to the factor, so zeroing the buffer costs little.)
+fn adjoint_lhs_on_stack<T: Scalar, const N: usize>(
+    out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    cb: Conj,
+    par: Par,
+) {
+    let (m, k) = (a.ncols(), a.nrows());
+    let mut buf = [T::from_f64(0.0); N];
+    for (j, col) in buf[..m * k].chunks_exact_mut(m).enumerate() {
+        for (i, x) in col.iter_mut().enumerate() {
+            *x = a[(j, i)].cj();
+        }
+    }
+    let lhs = MatRef::from_column_major_slice(&buf[..m * k], m, k);
+    matmul_with_conj(
+        out,
+        Accum::Replace,
+        lhs,
+        Conj::No,
+        b,
+        cb,
+        T::from_f64(1.0),
+        par,
+    );
 }
 
 /// Makes a square matrix whose lower triangle holds a Hermitian matrix exactly Hermitian:
@@ -363,12 +410,6 @@ mod tests {
     use crate::testing::{assert_rules, complex_matrix, real_matrix};
     use crate::{EngineError, Tape, Value};
 
-    /// `gemm` takes its output buffer from the pool without zero-filling it, which is
-    /// right only if faer's `Accum::Replace` never reads the destination. A destination
-    /// full of NaN (0·NaN = NaN would show) gives exactly the product into a fresh zero
-    /// matrix, for every kernel faer picks: k = 0, matrix-vector (n = 1), nano-gemm's small
-    /// sizes and the blocked kernel, real and complex, plain and adjoint forms, sequential
-    /// and parallel.
     /// Every entry above the diagonal is the conjugate of its mirror, the diagonal is real,
     /// and the lower triangle is untouched, for orders around the tile size, real and
     /// complex.
@@ -415,6 +456,12 @@ mod tests {
         }
     }
 
+    /// `gemm` takes its output buffer from the pool without zero-filling it, which is
+    /// right only if faer's `Accum::Replace` never reads the destination. A destination
+    /// full of NaN (0·NaN = NaN would show) gives exactly the product into a fresh zero
+    /// matrix, for every kernel faer picks: k = 0, matrix-vector (n = 1), nano-gemm's small
+    /// sizes and the blocked kernel, real and complex, plain and adjoint forms, sequential
+    /// and parallel.
     #[test]
     fn gemm_never_reads_its_destination() {
         use super::gemm_into;
@@ -466,6 +513,80 @@ mod tests {
                 let (art, bct) = (ar.transpose().to_owned(), bc.adjoint().to_owned());
                 check(&art, Form::Adjoint, br, Form::Plain, par);
                 check(ac, Form::Plain, &bct, Form::Adjoint, par);
+            }
+        }
+    }
+
+    /// Every pair of forms against the explicit sum `Σ_l op(a)_il op(b)_lj`, real and
+    /// complex, at shapes on both sides of each size tier of `gemm_into`: left factors
+    /// copied to the stack (at most 16, 64 and 256 entries, below faer's nano-gemm
+    /// threshold of 16³ multiply-adds), left factors too large for that (17×16 and a
+    /// product above the threshold), a vector (faer's matrix-vector path) and the empty
+    /// cases. The tolerance is the classical bound for a sum of `k` products,
+    /// `|error| ≤ γ_k Σ_l |op(a)_il| |op(b)_lj|` with `γ_k ≈ k·ε`, doubled for the complex
+    /// product's extra rounding. A dropped conjugate, a swapped index in the stack copy
+    /// or a wrong tier size gives an O(1) error.
+    #[test]
+    fn all_forms_match_explicit_sums_at_every_size_tier() {
+        use super::gemm;
+        use faer::{Mat, MatRef};
+        fn op<T: crate::Scalar>(x: MatRef<'_, T>, f: Form, i: usize, j: usize) -> T {
+            match f {
+                Form::Plain => x[(i, j)],
+                Form::Adjoint => x[(j, i)].cj(),
+            }
+        }
+        fn check<T: crate::Scalar>(a: &Mat<T>, fa: Form, b: &Mat<T>, fb: Form) {
+            let got = gemm(a.as_ref(), fa, b.as_ref(), fb);
+            let (m, k) = fa.dims((a.nrows(), a.ncols()));
+            let n = fb.dims((b.nrows(), b.ncols())).1;
+            assert_eq!((got.nrows(), got.ncols()), (m, n), "{fa:?}·{fb:?} shape");
+            let gamma = 2.0 * (k as f64 + 1.0) * f64::EPSILON;
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut want, mut gross) = (T::from_f64(0.0), 0.0);
+                    for l in 0..k {
+                        let p = op(a.as_ref(), fa, i, l) * op(b.as_ref(), fb, l, j);
+                        want += p;
+                        gross += p.modulus();
+                    }
+                    let err = (got[(i, j)] - want).modulus();
+                    assert!(
+                        err <= gamma * gross,
+                        "{m}×{k}·{k}×{n}, {fa:?}·{fb:?}, ({i}, {j}): {:?} vs {want:?}",
+                        got[(i, j)]
+                    );
+                }
+            }
+        }
+        let shapes = [
+            (2, 2, 2),
+            (4, 4, 1),
+            (1, 3, 5),
+            (4, 4, 4),
+            (5, 3, 2),
+            (8, 8, 8),
+            (7, 9, 3),
+            (12, 12, 12),
+            (9, 17, 5),
+            (16, 16, 16),
+            (17, 16, 15),
+            (20, 12, 20),
+            (0, 3, 2),
+            (3, 0, 2),
+        ];
+        for (s, &(m, k, n)) in shapes.iter().enumerate() {
+            let s = 40 + s as u64;
+            for fa in [Form::Plain, Form::Adjoint] {
+                for fb in [Form::Plain, Form::Adjoint] {
+                    let ad = |r, c| if fa == Form::Plain { (r, c) } else { (c, r) };
+                    let bd = |r, c| if fb == Form::Plain { (r, c) } else { (c, r) };
+                    let ((ar, ac), (br, bc)) = (ad(m, k), bd(k, n));
+                    let (x, y) = (real_matrix(ar, ac, s), real_matrix(br, bc, s + 1));
+                    check(x.as_real().unwrap(), fa, y.as_real().unwrap(), fb);
+                    let (x, y) = (complex_matrix(ar, ac, s), complex_matrix(br, bc, s + 1));
+                    check(x.as_complex().unwrap(), fa, y.as_complex().unwrap(), fb);
+                }
             }
         }
     }
