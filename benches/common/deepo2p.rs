@@ -6,6 +6,8 @@
 //! `F_b = X_b W` (W: D×D); DeepO2P descriptor `triu_vec(logm(F_bᵀF_b/M + εI))`; a linear
 //! classifier V (D(D+1)/2 × CLASSES); softmax cross-entropy; gradients of W and V.
 
+use std::rc::Rc;
+
 use matgrad::engine::{Result, Tape, Value, Var};
 use matgrad::layers::train::loss;
 use matgrad::layers::{o2p, o2p_batch, triu_rows, triu_vec};
@@ -17,14 +19,16 @@ pub const CLASSES: usize = 10;
 /// Covariance ridge.
 pub const EPS: f64 = 1e-3;
 
-/// Inputs of one step: patches, labels, W and V.
+/// Inputs of one step: patches, labels, W and V. They are shared with each step's tape
+/// (`Tape::leaf_shared`, `Tape::constant_shared`), not copied into it, as the PyTorch and
+/// JAX versions pass their arrays.
 pub struct Step {
-    pub patches: Vec<Value>,
+    pub patches: Vec<Rc<Value>>,
     /// The patches stacked vertically ((B·M)×D).
-    pub stacked: Value,
+    pub stacked: Rc<Value>,
     pub labels: Vec<usize>,
-    pub w: Value,
-    pub v: Value,
+    pub w: Rc<Value>,
+    pub v: Rc<Value>,
 }
 
 impl Step {
@@ -42,11 +46,11 @@ impl Step {
             Var::vcat(&parts).expect("same widths").value()
         };
         Step {
-            patches,
-            stacked,
+            patches: patches.into_iter().map(Rc::new).collect(),
+            stacked: Rc::new(stacked),
             labels: (0..b).map(|i| i % CLASSES).collect(),
-            w: real_matrix(d, d, 1),
-            v: real_matrix(d * (d + 1) / 2, CLASSES, 2),
+            w: Rc::new(real_matrix(d, d, 1)),
+            v: Rc::new(real_matrix(d * (d + 1) / 2, CLASSES, 2)),
         }
     }
 
@@ -55,9 +59,9 @@ impl Step {
     /// and V.
     pub fn run(&self) -> Result<(f64, Vec<Value>)> {
         let tape = Tape::new();
-        let w = tape.leaf(self.w.clone())?;
-        let v = tape.leaf(self.v.clone())?;
-        let x = tape.constant(self.stacked.clone())?;
+        let w = tape.leaf_shared(Rc::clone(&self.w))?;
+        let v = tape.leaf_shared(Rc::clone(&self.v))?;
+        let x = tape.constant_shared(Rc::clone(&self.stacked))?;
         let b = self.patches.len();
         let desc = triu_rows(o2p_batch(x.matmul(w)?, b, EPS)?, b)?;
         let l = loss::softmax_cross_entropy(desc.matmul(v)?, &self.labels)?;
@@ -68,12 +72,12 @@ impl Step {
     /// The same step with one `o2p` node per patch (the per-sample way to write it).
     pub fn run_per_patch(&self) -> Result<(f64, Vec<Value>)> {
         let tape = Tape::new();
-        let w = tape.leaf(self.w.clone())?;
-        let v = tape.leaf(self.v.clone())?;
+        let w = tape.leaf_shared(Rc::clone(&self.w))?;
+        let v = tape.leaf_shared(Rc::clone(&self.v))?;
         let rows: Vec<Var<'_>> = self
             .patches
             .iter()
-            .map(|x| triu_vec(o2p(tape.constant(x.clone())?.matmul(w)?, EPS)?))
+            .map(|x| triu_vec(o2p(tape.constant_shared(Rc::clone(x))?.matmul(w)?, EPS)?))
             .collect::<Result<_>>()?;
         let l = loss::softmax_cross_entropy(Var::vcat(&rows)?.matmul(v)?, &self.labels)?;
         let g = tape.grad(l, &[w, v])?;
