@@ -56,6 +56,10 @@ MUTATIONS = [
     ("adjugate: drop the off-diagonal sign of N", "engine/src/ops/adjugate.rs",
      "-(x[(i, j)] * T::from_f64(self.pi2[i * n + j]))", "x[(i, j)] * T::from_f64(self.pi2[i * n + j])"),
     # the no-silent-NaN guarantee: outputs whose bound proves them finite are not scanned
+    ("value rule (detached sweeps): mul's Ā = Ḡ ∘ conj(B) without the conjugate", "engine/src/ops/elementwise.rs",
+     "ew2(x, y, |p, q| p * q.cj())", "ew2(x, y, |p, q| p * q)"),
+    ("value rule (detached sweeps): broadcast_to's cotangent summed along the wrong axis", "engine/src/ops/structure.rs",
+     "(true, false) => sum_mat(x, Axis::Rows),", "(true, false) => sum_mat(x, Axis::Cols),"),
     ("no-NaN guard: matmul's bound without the inner dimension k", "engine/src/ops/matmul.rs",
      "let b = 2.0 * k as f64 * ba * bb;", "let b = 2.0 * ba * bb + 0.0 * k as f64;"),
     ("no-NaN guard: add's bound max(b_A, b_B) instead of b_A + b_B", "engine/src/ops/arith.rs",

@@ -67,7 +67,8 @@ pub trait Op {
     /// ([`GradMode::Detached`], the default): the same cotangents as [`Op::vjp`], bit for
     /// bit, pushed into `out` (one per input) without putting a node on the tape. Return
     /// `Ok(false)` (the default) to have the sweep call [`Op::vjp`] instead. Engine-internal
-    /// fast path of the small hot ops (products, sums, scalings); every implementation is
+    /// fast path of the small hot ops (products, sums, scalings, transposes, reductions and
+    /// broadcasts); every implementation is
     /// compared with its `vjp` in the engine's tests.
     /// True when [`Op::vjp_values`] is implemented (the sweep then hands it the
     /// cotangents as values).
@@ -1815,7 +1816,7 @@ mod tests {
                 }
             }
             let (p, q) = (make(3, 3, 5), make(3, 3, 6));
-            let entrywise: [(&str, Graph); 9] = [
+            let entrywise: [(&str, Graph); 14] = [
                 ("add", |_, x| x[0].add(x[1])),
                 ("sub", |_, x| x[0].sub(x[1])),
                 ("neg", |_, x| x[0].neg()?.add(x[1])),
@@ -1838,12 +1839,45 @@ mod tests {
                 // an op without a value rule in the middle (its cotangents become nodes)
                 ("mixed", |_, x| {
                     let p = x[0].matmul(x[1])?;
-                    p.mul(p)?.add(p)?.scale(0.5)?.sub(x[1])
+                    p.tanh()?.add(p)?.scale(0.5)?.sub(x[1])
                 }),
+                ("mul", |_, x| x[0].mul(x[1])?.add(x[0])),
+                // both factors one value: two contributions to one cotangent
+                ("mul_self", |_, x| x[0].mul(x[0])?.sub(x[1])),
+                ("transpose", |_, x| {
+                    x[0].transpose()?.matmul(x[1])?.add(x[1].transpose()?)
+                }),
+                ("adjoint", |_, x| x[0].adjoint()?.mul(x[1])),
+                ("sum", |_, x| x[0].mul(x[1])?.sum(crate::Axis::All)),
             ];
             for (name, f) in entrywise {
                 for leaves in [[true, true], [true, false]] {
                     value_and_node_rules_agree(name, f, &[p.clone(), q.clone()], &leaves);
+                }
+            }
+            // rectangular: the transposes and every axis of sum
+            let (r, s) = (make(2, 5, 9), make(2, 5, 10));
+            let rectangular: [(&str, Graph); 6] = [
+                ("transpose 2×5", |_, x| x[0].transpose()?.matmul(x[1])),
+                ("adjoint 2×5", |_, x| x[0].adjoint()?.matmul(x[1])),
+                ("sum all 2×5", |_, x| x[0].mul(x[1])?.sum(crate::Axis::All)),
+                ("sum rows 2×5", |_, x| {
+                    x[0].mul(x[1])?.sum(crate::Axis::Rows)
+                }),
+                ("sum cols 2×5", |_, x| {
+                    x[0].mul(x[1])?.sum(crate::Axis::Cols)
+                }),
+                // broadcasts along rows, columns, both, and none
+                ("broadcast 2×5", |_, x| {
+                    let c = x[0].sum(crate::Axis::Cols)?.broadcast_to(2, 5)?;
+                    let r = x[0].sum(crate::Axis::Rows)?.broadcast_to(2, 5)?;
+                    let a = x[0].sum(crate::Axis::All)?.broadcast_to(2, 5)?;
+                    c.mul(x[1])?.add(r)?.sub(a)?.add(x[1].broadcast_to(2, 5)?)
+                }),
+            ];
+            for (name, f) in rectangular {
+                for leaves in [[true, true], [false, true]] {
+                    value_and_node_rules_agree(name, f, &[r.clone(), s.clone()], &leaves);
                 }
             }
         }

@@ -30,7 +30,7 @@ use faer::Mat;
 
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, constant_like, ew1, ew2, real_only, same_dtype, same_shape};
-use crate::tape::{same_tape, Op, OpCtx, Var};
+use crate::tape::{same_tape, Ct, Op, OpCtx, Var};
 use crate::value::{DType, Scalar, Value};
 use crate::{map_value, map_value2};
 
@@ -252,6 +252,40 @@ impl Op for Mul {
             None
         };
         Ok(vec![ga, gb])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.extend([None, None]);
+            return Ok(true);
+        };
+        // Ḡ ∘ conj(other), as the node rule computes it; no bound is proved (the sweep
+        // scans the result)
+        let times_conj = |other: Var<'_>| -> Result<Option<Ct>> {
+            let o = other.value_rc();
+            let v = map_value2!(&*g.value, &*o, x, y => ew2(x, y, |p, q| p * q.cj()),
+                EngineError::DTypeMismatch { op: "mul", lhs: g.value.dtype(), rhs: o.dtype() });
+            Ok(Some(Ct::new(v, f64::INFINITY)))
+        };
+        let ga = if ctx.needs_grad(0) {
+            times_conj(ctx.input(1))?
+        } else {
+            None
+        };
+        let gb = if ctx.needs_grad(1) {
+            times_conj(ctx.input(0))?
+        } else {
+            None
+        };
+        out.extend([ga, gb]);
+        Ok(true)
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let (a, b) = (ctx.input(0), ctx.input(1));

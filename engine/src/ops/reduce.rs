@@ -16,7 +16,7 @@ use faer::Mat;
 
 use crate::error::Result;
 use crate::map_value;
-use crate::tape::{Op, OpCtx, Var};
+use crate::tape::{Ct, Op, OpCtx, Var};
 use crate::value::{DType, Scalar, Value};
 
 /// Which entries a reduction combines.
@@ -47,6 +47,28 @@ impl Op for Sum {
         Ok(vec![ct[0]
             .map(|g| g.broadcast_to(self.shape.0, self.shape.1))
             .transpose()?])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // `broadcast_to` by value: every entry is a cotangent entry, same bound
+        let (m, n) = self.shape;
+        out.push(ct[0].as_ref().map(|g| {
+            let (gm, gn) = g.value.shape();
+            let at =
+                |i: usize, j: usize| (if gm == 1 { 0 } else { i }, if gn == 1 { 0 } else { j });
+            Ct::new(
+                map_value!(&*g.value, x => crate::pool::from_fn(m, n, |i, j| x[at(i, j)])),
+                g.bound,
+            )
+        }));
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         Ok(vec![t[0].map(|x| x.sum(self.axis)).transpose()?])
@@ -110,7 +132,7 @@ impl Op for Norm {
     }
 }
 
-fn sum_mat<T: Scalar>(x: &Mat<T>, axis: Axis) -> Mat<T> {
+pub(crate) fn sum_mat<T: Scalar>(x: &Mat<T>, axis: Axis) -> Mat<T> {
     let (m, n) = x.shape();
     let zero = T::from_f64(0.0);
     match axis {

@@ -27,7 +27,7 @@ use faer::Mat;
 use crate::error::{EngineError, Result};
 use crate::map_value;
 use crate::ops::{constant_like, Axis};
-use crate::tape::{same_tape, Op, OpCtx, Var};
+use crate::tape::{same_tape, Ct, Op, OpCtx, Var};
 use crate::value::{Scalar, Value};
 
 type Rules<'t> = Result<Vec<Option<Var<'t>>>>;
@@ -83,6 +83,24 @@ impl Op for Transpose {
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.transpose())
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // the transpose's entries are the cotangent's: same bound
+        out.push(ct[0].as_ref().map(|g| {
+            Ct::new(
+                map_value!(&*g.value, x => crate::pool::owned(x.transpose())),
+                g.bound,
+            )
+        }));
+        Ok(true)
+    }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(t[0], |g| g.transpose())
     }
@@ -97,6 +115,25 @@ impl Op for Adjoint {
     }
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.adjoint())
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // conjugation keeps |re| and |im|: same bound
+        out.push(ct[0].as_ref().map(|g| {
+            let v = match &*g.value {
+                Value::Real(x) => Value::Real(crate::pool::owned(x.transpose())),
+                Value::Complex(x) => Value::Complex(crate::pool::owned(x.adjoint())),
+            };
+            Ct::new(v, g.bound)
+        }));
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(t[0], |g| g.adjoint())
@@ -242,6 +279,32 @@ impl Op for Broadcast {
                 Ok(g)
             }
         })
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // the node rule's sums, by value; a sum's bound is not proved (the sweep scans it)
+        let ((fm, fn_), (tm, tn)) = (self.from, self.to);
+        let (rows, cols) = (fm == 1 && tm != 1, fn_ == 1 && tn != 1);
+        out.push(ct[0].as_ref().map(|g| {
+            if !rows && !cols {
+                return g.clone();
+            }
+            use crate::ops::reduce::sum_mat;
+            let v = map_value!(&*g.value, x => match (rows, cols) {
+                (true, true) => sum_mat(&sum_mat(x, Axis::Rows), Axis::Cols),
+                (true, false) => sum_mat(x, Axis::Rows),
+                _ => sum_mat(x, Axis::Cols),
+            });
+            Ct::new(v, f64::INFINITY)
+        }));
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(t[0], |g| g.broadcast_to(self.to.0, self.to.1))
