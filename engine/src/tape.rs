@@ -1857,7 +1857,7 @@ mod tests {
             }
             // rectangular: the transposes and every axis of sum
             let (r, s) = (make(2, 5, 9), make(2, 5, 10));
-            let rectangular: [(&str, Graph); 6] = [
+            let rectangular: [(&str, Graph); 7] = [
                 ("transpose 2×5", |_, x| x[0].transpose()?.matmul(x[1])),
                 ("adjoint 2×5", |_, x| x[0].adjoint()?.matmul(x[1])),
                 ("sum all 2×5", |_, x| x[0].mul(x[1])?.sum(crate::Axis::All)),
@@ -1873,6 +1873,22 @@ mod tests {
                     let r = x[0].sum(crate::Axis::Rows)?.broadcast_to(2, 5)?;
                     let a = x[0].sum(crate::Axis::All)?.broadcast_to(2, 5)?;
                     c.mul(x[1])?.add(r)?.sub(a)?.add(x[1].broadcast_to(2, 5)?)
+                }),
+                // overlapping slices of one value, an embedding, and both concatenations
+                // with a constant part (no cotangent wanted for it)
+                ("slices 2×5", |t, x| {
+                    let a = x[0].slice(0..2, 1..4)?;
+                    let b = x[0].slice(1..2, 0..3)?.embed((2, 3), 1, 0)?;
+                    let k = t.constant(Value::Real(faer::Mat::from_fn(2, 2, |i, j| {
+                        (i + 2 * j) as f64
+                    })))?;
+                    let k = if x[1].dtype() == DType::C64 {
+                        k.to_complex()?
+                    } else {
+                        k
+                    };
+                    let h = crate::Var::hcat(&[a.add(b)?, k, x[1].slice(0..2, 0..1)?])?;
+                    crate::Var::vcat(&[h.transpose()?, x[1].transpose()?])
                 }),
             ];
             for (name, f) in rectangular {

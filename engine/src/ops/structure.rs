@@ -180,6 +180,27 @@ impl Op for Slice {
     fn vjp<'t>(&self, _: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(ct[0], |g| g.embed(self.full, self.r0, self.c0))
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // `embed` by value: zeros and the cotangent's entries, same bound
+        let ((m, n), (pm, pn)) = (self.full, self.part);
+        out.push(ct[0].as_ref().map(|g| {
+            let v = map_value!(&*g.value, x => {
+                let mut y = crate::pool::zeros(m, n);
+                y.as_mut().submatrix_mut(self.r0, self.c0, pm, pn).copy_from(x.as_ref());
+                y
+            });
+            Ct::new(v, g.bound)
+        }));
+        Ok(true)
+    }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(t[0], |g| {
             g.slice(
@@ -204,6 +225,23 @@ impl Op for Embed {
                 self.c0..self.c0 + self.part.1,
             )
         })
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        _: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // `slice` by value: a block of the cotangent, same bound
+        let (pm, pn) = self.part;
+        out.push(ct[0].as_ref().map(|g| {
+            let v = map_value!(&*g.value, x => crate::pool::owned(x.as_ref().submatrix(self.r0, self.c0, pm, pn)));
+            Ct::new(v, g.bound)
+        }));
+        Ok(true)
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         lift(t[0], |g| g.embed(self.full, self.r0, self.c0))
@@ -236,6 +274,35 @@ impl Op for Concat {
             off += s;
         }
         Ok(out)
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        // the node rule's slices by value: blocks of the cotangent, same bound
+        let Some(g) = &ct[0] else {
+            out.extend(std::iter::repeat_n(None, self.sizes.len()));
+            return Ok(true);
+        };
+        let (m, n) = g.value.shape();
+        let mut off = 0;
+        for (i, &s) in self.sizes.iter().enumerate() {
+            out.push(ctx.needs_grad(i).then(|| {
+                let (r0, c0, pm, pn) = match self.axis {
+                    Axis::Cols => (0, off, m, s),
+                    _ => (off, 0, s, n),
+                };
+                let v = map_value!(&*g.value, x => crate::pool::owned(x.as_ref().submatrix(r0, c0, pm, pn)));
+                Ct::new(v, g.bound)
+            }));
+            off += s;
+        }
+        Ok(true)
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Rules<'t> {
         let tape = ctx.input(0).tape();
