@@ -63,6 +63,8 @@ MUTATIONS = [
     ("value rule (detached sweeps): slice's cotangent embedded at row 0", "engine/src/ops/structure.rs",
      "y.as_mut().submatrix_mut(self.r0, self.c0, pm, pn).copy_from(x.as_ref());",
      "y.as_mut().submatrix_mut(0, self.c0, pm, pn).copy_from(x.as_ref());"),
+    ("value rule (detached sweeps): a pointwise function's ḡ ∘ f′ without the conjugate", "engine/src/ops/elementwise.rs",
+     "            g[(i, j)] * d(x[(i, j)], y[(i, j)]).cj()", "            g[(i, j)] * d(x[(i, j)], y[(i, j)])"),
     ("no-NaN guard: matmul's bound without the inner dimension k", "engine/src/ops/matmul.rs",
      "let b = 2.0 * k as f64 * ba * bb;", "let b = 2.0 * ba * bb + 0.0 * k as f64;"),
     ("no-NaN guard: add's bound max(b_A, b_B) instead of b_A + b_B", "engine/src/ops/arith.rs",

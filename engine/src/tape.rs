@@ -1897,6 +1897,60 @@ mod tests {
                 }
             }
         }
+        // every pointwise function, on inputs inside its domain; real abs and relu at
+        // zeros (their subgradient), complex abs at a zero entry
+        let positive = Value::Real(faer::Mat::from_fn(3, 4, |i, j| {
+            0.4 + (i * 4 + j) as f64 * 0.3
+        }));
+        let right_half = Value::Complex(faer::Mat::from_fn(3, 4, |i, j| {
+            crate::C64::new(
+                0.4 + (i * 4 + j) as f64 * 0.3,
+                0.7 * i as f64 - 0.9 + 0.1 * j as f64,
+            )
+        }));
+        let with_zeros = Value::Real(faer::Mat::from_fn(3, 4, |i, j| {
+            (i as f64 - 1.0) * (j as f64 - 1.5)
+        }));
+        let complex_with_zero = Value::Complex(faer::Mat::from_fn(3, 4, |i, j| {
+            crate::C64::new(
+                (i as f64 - 1.0) * j as f64,
+                (i + j) as f64 * 0.5 - 0.5 * (j == 1) as u8 as f64,
+            )
+        }));
+        let analytic: [(&str, Graph); 9] = [
+            ("exp", |_, x| x[0].exp()),
+            ("log", |_, x| x[0].log()),
+            ("sqrt", |_, x| x[0].sqrt()),
+            ("powf 0", |_, x| x[0].powf(0.0)),
+            ("powf 2", |_, x| x[0].powf(2.0)),
+            ("powf 0.5", |_, x| x[0].powf(0.5)),
+            ("powf -1.5", |_, x| x[0].powf(-1.5)),
+            ("tanh", |_, x| x[0].tanh()),
+            ("sigmoid", |_, x| x[0].sigmoid()),
+        ];
+        for (name, f) in analytic {
+            for x in [&positive, &right_half] {
+                value_and_node_rules_agree(name, f, std::slice::from_ref(x), &[true]);
+            }
+        }
+        let real_only: [(&str, Graph); 3] = [
+            ("relu", |_, x| x[0].relu()),
+            ("abs", |_, x| x[0].abs()),
+            ("softplus", |_, x| x[0].softplus()),
+        ];
+        for (name, f) in real_only {
+            for x in [&positive, &with_zeros] {
+                value_and_node_rules_agree(name, f, std::slice::from_ref(x), &[true]);
+            }
+        }
+        for x in [&right_half, &complex_with_zero] {
+            value_and_node_rules_agree(
+                "complex abs",
+                |_, x| x[0].abs(),
+                std::slice::from_ref(x),
+                &[true],
+            );
+        }
         // scale by a complex constant
         let z = complex_matrix(2, 3, 8);
         value_and_node_rules_agree(

@@ -31,7 +31,7 @@ use faer::Mat;
 use crate::error::{EngineError, Result};
 use crate::ops::{add_opt, constant_like, ew1, ew2, real_only, same_dtype, same_shape};
 use crate::tape::{same_tape, Ct, Op, OpCtx, Var};
-use crate::value::{DType, Scalar, Value};
+use crate::value::{DType, Scalar, Value, C64};
 use crate::{map_value, map_value2};
 
 /// A pointwise function applied entrywise.
@@ -146,6 +146,36 @@ impl Unary {
         }))
     }
 
+    /// `ḡ ∘ conj(f′(x))` on values (every case but complex abs), with each entry computed
+    /// as [`Unary::derivative`] and `vjp` compute it, operation by operation, so that the
+    /// detached sweep gives the recorded sweep's numbers bit for bit.
+    fn vjp_entries<T: Scalar>(&self, g: &Mat<T>, x: &Mat<T>, y: &Mat<T>) -> Mat<T> {
+        let (one, f) = (T::from_f64(1.0), self.f);
+        let d = |x: T, y: T| -> T {
+            match f {
+                Pointwise::Exp => y,
+                Pointwise::Log => x.powf_s(-1.0),
+                Pointwise::Sqrt => (y * T::from_f64(2.0)).powf_s(-1.0),
+                Pointwise::Powf(0.0) => x * T::from_f64(0.0),
+                Pointwise::Powf(p) => x.powf_s(p - 1.0) * T::from_f64(p),
+                Pointwise::Tanh => -(y * y) + one,
+                Pointwise::Sigmoid => y * (-y + one),
+                Pointwise::Relu => T::from_f64(if x.re() > 0.0 { 1.0 } else { 0.0 }),
+                Pointwise::Abs => T::from_f64(if x.re() > 0.0 {
+                    1.0
+                } else if x.re() < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }),
+                Pointwise::Softplus => x.sigmoid_s(),
+            }
+        };
+        crate::pool::from_fn(g.nrows(), g.ncols(), |i, j| {
+            g[(i, j)] * d(x[(i, j)], y[(i, j)]).cj()
+        })
+    }
+
     /// Errors at an entry where the derivative is infinite (sqrt and powf with p < 1 at 0).
     fn infinite_slope_guard(&self, x: Var<'_>) -> Result<()> {
         let singular = match self.f {
@@ -214,6 +244,46 @@ impl Op for Unary {
                 Ok(vec![Some(g.mul(r)?.to_complex()?.mul(x)?)])
             }
         }
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.push(None);
+            return Ok(true);
+        };
+        let (x, y) = (ctx.input(0), ctx.output(0));
+        self.infinite_slope_guard(x)?;
+        let (xv, yv) = (x.value_rc(), y.value_rc());
+        let v = match (&*g.value, &*xv, &*yv) {
+            (Value::Real(g), Value::Real(x), Value::Real(y)) => {
+                Value::Real(self.vjp_entries(g, x, y))
+            }
+            (Value::Complex(g), Value::Complex(x), Value::Complex(y)) => {
+                Value::Complex(self.vjp_entries(g, x, y))
+            }
+            // complex abs: z̄ = ȳ z / |z| (0 at z = 0), as `vjp` computes it
+            (Value::Real(g), Value::Complex(x), Value::Real(y)) => {
+                Value::Complex(crate::pool::from_fn(x.nrows(), x.ncols(), |i, j| {
+                    let r = if y[(i, j)] != 0.0 {
+                        y[(i, j)].powf_s(-1.0)
+                    } else {
+                        0.0
+                    };
+                    C64::new(g[(i, j)] * r, 0.0) * x[(i, j)]
+                }))
+            }
+            _ => return Ok(false),
+        };
+        // no bound is proved: the sweep scans the result
+        out.push(Some(Ct::new(v, f64::INFINITY)));
+        Ok(true)
     }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let Some(dx) = t[0] else {
