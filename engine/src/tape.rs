@@ -1816,7 +1816,7 @@ mod tests {
                 }
             }
             let (p, q) = (make(3, 3, 5), make(3, 3, 6));
-            let entrywise: [(&str, Graph); 14] = [
+            let entrywise: [(&str, Graph); 15] = [
                 ("add", |_, x| x[0].add(x[1])),
                 ("sub", |_, x| x[0].sub(x[1])),
                 ("neg", |_, x| x[0].neg()?.add(x[1])),
@@ -1849,6 +1849,12 @@ mod tests {
                 }),
                 ("adjoint", |_, x| x[0].adjoint()?.mul(x[1])),
                 ("sum", |_, x| x[0].mul(x[1])?.sum(crate::Axis::All)),
+                // the divisor shifted away from 0 (q's entries are standard normal)
+                ("div", |_, x| {
+                    let d = x[1].mul(x[1])?.add_scalar(0.5)?;
+                    x[0].div(d)?
+                        .add(x[0].div(x[0].mul(x[0])?.add_scalar(1.0)?)?)
+                }),
             ];
             for (name, f) in entrywise {
                 for leaves in [[true, true], [true, false]] {

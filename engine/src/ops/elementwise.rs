@@ -382,6 +382,39 @@ impl Op for Div {
         };
         Ok(vec![ctx.needs_grad(0).then_some(ga), gb])
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.extend([None, None]);
+            return Ok(true);
+        };
+        // Ā = Ḡ ⊘ conj(B), B̄ = −Ā ∘ conj(C), as the node rule computes them; no bound is
+        // proved (the sweep scans the results)
+        let (b, c) = (ctx.input(1).value_rc(), ctx.output(0).value_rc());
+        let mismatch = |lhs: &Value, rhs: &Value| EngineError::DTypeMismatch {
+            op: "div",
+            lhs: lhs.dtype(),
+            rhs: rhs.dtype(),
+        };
+        let ga = map_value2!(&*g.value, &*b, x, y => ew2(x, y, |p, q| p / q.cj()),
+            mismatch(&g.value, &b));
+        let gb = if ctx.needs_grad(1) {
+            let v = map_value2!(&ga, &*c, x, y => ew2(x, y, |p, q| -(p * q.cj())),
+                mismatch(&ga, &c));
+            Some(Ct::new(v, f64::INFINITY))
+        } else {
+            None
+        };
+        out.extend([ctx.needs_grad(0).then(|| Ct::new(ga, f64::INFINITY)), gb]);
+        Ok(true)
+    }
     fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let (b, c) = (ctx.input(1), ctx.output(0));
         let num = match (t[0], t[1]) {
