@@ -48,6 +48,43 @@ fn tape_overhead(c: &mut Criterion) {
         })
     });
     g.finish();
+    // a graph of small products, pointwise functions, transposes, reductions and
+    // broadcasts, whose backward runs on value rules (docs/PERFORMANCE.md, eighth round):
+    // 100 × 4 ops and 3 for the loss
+    let mut g = c.benchmark_group("tape/tanh_chain_4x4");
+    g.throughput(Throughput::Elements(403));
+    let (x4, w4, b4) = (
+        real_matrix(4, 4, 1),
+        real_matrix(4, 4, 2),
+        real_matrix(4, 4, 3),
+    );
+    g.bench_function("forward+backward/100", |bench| {
+        bench.iter(|| {
+            let tape = Tape::new();
+            let mut x = tape.leaf(x4.clone()).unwrap();
+            let w = tape.leaf(w4.clone()).unwrap();
+            let b = tape.constant(b4.clone()).unwrap();
+            for _ in 0..100 {
+                x = w
+                    .transpose()
+                    .unwrap()
+                    .matmul(x)
+                    .unwrap()
+                    .add(b)
+                    .unwrap()
+                    .tanh()
+                    .unwrap();
+            }
+            let y = x
+                .sum(Axis::Rows)
+                .unwrap()
+                .broadcast_to(4, 4)
+                .unwrap()
+                .sum(Axis::All);
+            black_box(tape.grad(y.unwrap(), &[w]).unwrap());
+        })
+    });
+    g.finish();
 }
 
 /// A matmul-dominated graph, Y = A B C with a general cotangent Ȳ, forward + VJP through
