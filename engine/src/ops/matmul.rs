@@ -69,7 +69,13 @@ pub(crate) fn product_bound(k: usize, ba: f64, bb: f64) -> f64 {
     }
 }
 
-/// `op(a) op(b)` with faer's GEMM; adjoints are views, never copies.
+/// `op(a) op(b)` with faer's GEMM. Adjoints are views, except a small left adjoint
+/// (at most 256 entries, below faer's small-product threshold), which is copied to the
+/// stack first (see `gemm_into`).
+///
+/// # Panics
+/// When the inner dimensions of `op(a)` and `op(b)` differ (faer's assertion); the ops
+/// check shapes and return an error before they call it.
 pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -> Mat<T> {
     let m = match fa {
         Form::Plain => a.nrows(),
@@ -92,6 +98,9 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
 
 /// `out = op(a) op(b)` with faer's GEMM and the given parallelism (the caller chooses it:
 /// [`crate::par::gemm_par`] for one product, [`Par::Seq`] inside a parallel loop).
+///
+/// # Panics
+/// When the shapes of `out`, `op(a)` and `op(b)` do not agree (faer's assertion).
 pub fn gemm_into<T: Scalar>(
     out: MatMut<'_, T>,
     a: MatRef<'_, T>,
@@ -110,7 +119,8 @@ pub fn gemm_into<T: Scalar>(
         Form::Plain => (b, Conj::No),
         Form::Adjoint => (b.transpose(), conj),
     };
-    let (m, k) = (out.nrows(), b.nrows());
+    // (the tiers are sized from `a` itself, so mismatched shapes reach faer's assertion)
+    let (m, k) = (a.ncols(), a.nrows());
     if fa == Form::Adjoint && m * k != 0 && m * out.ncols() * k <= NANO_GEMM_MACS {
         if m * k <= 16 {
             return adjoint_lhs_on_stack::<T, 16>(out, a, b, cb, par);
