@@ -10,7 +10,10 @@ GEMMs in bare faer and conv2d against the same loops and GEMMs written by hand o
 float64, CPU.
 
 For each thread count (1 and 2: RAYON_NUM_THREADS for matgrad, torch.set_num_threads and
-OMP/MKL for PyTorch, XLA's intra-op flags for JAX), `--rounds` interleaved rounds run
+OMP/MKL for PyTorch, XLA's intra-op flags for JAX; and every process pinned to that many
+CPUs, because the flags alone do not bound every library: jitted JAX ran the 64 LAPACK
+calls of a batched eigh on both cores with its one-thread flags), `--rounds` interleaved
+rounds run
 matgrad, PyTorch and JAX one after the other, each in a fresh process that reports the
 median of its repetitions; the table gives the median over rounds and the min over rounds.
 JAX is jitted, its compile time excluded from the timings and reported on its own. Peak
@@ -54,9 +57,18 @@ def env_for(threads):
     return e
 
 
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def pin(threads):
+    """A `preexec_fn` that binds the child to the first `threads` CPUs this process may use."""
+    cpus = set(CPUS[:threads])
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def run(cmd, threads):
-    """Runs one process; returns its stdout as JSON."""
-    p = subprocess.run(cmd, capture_output=True, env=env_for(threads), text=True)
+    """Runs one process on `threads` CPUs; returns its stdout as JSON."""
+    p = subprocess.run(cmd, capture_output=True, env=env_for(threads), text=True, preexec_fn=pin(threads))
     if p.returncode != 0:
         sys.exit(f"{cmd} failed:\n{p.stderr}")
     return json.loads(p.stdout)
@@ -64,7 +76,8 @@ def run(cmd, threads):
 
 def peak_rss(cmd, threads):
     """Peak resident memory (MiB) of a child process, via wait4."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for(threads))
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for(threads),
+                         preexec_fn=pin(threads))
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
         sys.exit(f"{cmd} failed: {p.stderr.read().decode()}")
@@ -101,7 +114,8 @@ for threads in args.threads:
                     compile_s.setdefault(k, []).append(v)
         print(f"round {r + 1}/{args.rounds} at {threads} thread(s) done", file=sys.stderr)
     print(f"## {threads} thread{'s' if threads > 1 else ''}\n")
-    print(f"{versions.get('torch', '')}, {versions.get('jax', '')}; {args.rounds} interleaved rounds; "
+    print(f"{versions.get('torch', '')}, {versions.get('jax', '')}; every process pinned to CPU(s) "
+          f"{','.join(map(str, CPUS[:threads]))}; {args.rounds} interleaved rounds; "
           "median over rounds (min in brackets); ratio = peer median / matgrad median (> 1: matgrad faster)\n")
     print("| workload | matgrad | PyTorch | JAX jit | PyTorch / matgrad | JAX / matgrad | JAX compile |")
     print("|---|---|---|---|---|---|---|")
