@@ -136,7 +136,57 @@ pub fn gemm_into<T: Scalar>(
         Form::Plain => (a, Conj::No),
         Form::Adjoint => (a.transpose(), conj),
     };
+    let parts = crate::par::inner_split(out.nrows(), out.ncols(), a.ncols(), par);
+    if parts > 1 && (a.nrows(), a.ncols()) == (out.nrows(), b.nrows()) && b.ncols() == out.ncols() {
+        return split_inner(out, a, ca, b, cb, parts);
+    }
     matmul_with_conj(out, Accum::Replace, a, ca, b, cb, T::from_f64(1.0), par);
+}
+
+/// `out = a b` as `parts` products of slices of the inner dimension, each on its own rayon
+/// task, summed in slice order (see [`crate::par::inner_split`] for when and why). The sum
+/// of the partial products is a different rounding order from one product's, within the
+/// same `γ_k Σ|a||b|` bound.
+fn split_inner<T: Scalar>(
+    mut out: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    ca: Conj,
+    b: MatRef<'_, T>,
+    cb: Conj,
+    parts: usize,
+) {
+    let (m, n, k) = (out.nrows(), out.ncols(), a.ncols());
+    let slice = |i: usize| (i * k / parts, (i + 1) * k / parts);
+    // every entry of a partial product is written by its `Accum::Replace`
+    let mut partial: Vec<Mat<T>> = (1..parts)
+        .map(|_| crate::pool::for_overwrite(m, n))
+        .collect();
+    rayon::scope(|s| {
+        let dsts = std::iter::once(out.as_mut()).chain(partial.iter_mut().map(Mat::as_mut));
+        for (i, dst) in dsts.enumerate() {
+            let (lo, hi) = slice(i);
+            s.spawn(move |_| {
+                matmul_with_conj(
+                    dst,
+                    Accum::Replace,
+                    a.subcols(lo, hi - lo),
+                    ca,
+                    b.subrows(lo, hi - lo),
+                    cb,
+                    T::from_f64(1.0),
+                    Par::Seq,
+                );
+            });
+        }
+    });
+    for p in &partial {
+        for j in 0..n {
+            for i in 0..m {
+                let s = out[(i, j)] + p[(i, j)];
+                out[(i, j)] = s;
+            }
+        }
+    }
 }
 
 /// faer hands a product of at most this many multiply-adds (`m·n·k`) to nano-gemm.
@@ -510,6 +560,8 @@ mod tests {
             (2, 2, 2),
             (7, 3, 9),
             (70, 65, 80),
+            // split along k under Par::rayon(2) (crate::par::inner_split)
+            (4, 1024, 3),
         ];
         for (s, &(m, k, n)) in shapes.iter().enumerate() {
             let s = s as u64;
@@ -538,7 +590,47 @@ mod tests {
     /// or a wrong tier size gives an O(1) error.
     #[test]
     fn all_forms_match_explicit_sums_at_every_size_tier() {
-        use super::gemm;
+        let shapes = [
+            (2, 2, 2),
+            (4, 4, 1),
+            (1, 3, 5),
+            (4, 4, 4),
+            (5, 3, 2),
+            (8, 8, 8),
+            (7, 9, 3),
+            (12, 12, 12),
+            (9, 17, 5),
+            (16, 16, 16),
+            (17, 16, 15),
+            (20, 12, 20),
+            (0, 3, 2),
+            (3, 0, 2),
+        ];
+        all_forms_match_explicit_sums(&shapes, None);
+    }
+
+    /// A product whose inner dimension is split over threads
+    /// (`crate::par::inner_split`) equals the explicit sums, in every form, real and
+    /// complex, within the same bound as one product; two and three slices, uneven ones
+    /// included.
+    #[test]
+    fn split_inner_products_match_explicit_sums() {
+        let two = faer::Par::rayon(2);
+        let shapes = [(3, 600, 2), (16, 4096, 9), (1, 1024, 1)];
+        for &(m, k, n) in &shapes {
+            assert_eq!(crate::par::inner_split(m, n, k, two), 2, "{m}×{k}·{k}×{n}");
+        }
+        all_forms_match_explicit_sums(&shapes, Some(two));
+        let three = faer::Par::rayon(3);
+        assert_eq!(crate::par::inner_split(4, 5, 1000, three), 3);
+        all_forms_match_explicit_sums(&[(4, 1000, 5)], Some(three));
+    }
+
+    /// `gemm` (or `gemm_into` with the given parallelism) against explicit sums for each
+    /// `(m, k, n)`, every pair of forms, real and complex: each entry within
+    /// `γ_{k+1} Σ_l |a_il b_lj|` (the standard error bound of a dot product, doubled).
+    fn all_forms_match_explicit_sums(shapes: &[(usize, usize, usize)], par: Option<faer::Par>) {
+        use super::{gemm, gemm_into};
         use faer::{Mat, MatRef};
         fn op<T: crate::Scalar>(x: MatRef<'_, T>, f: Form, i: usize, j: usize) -> T {
             match f {
@@ -546,8 +638,23 @@ mod tests {
                 Form::Adjoint => x[(j, i)].cj(),
             }
         }
-        fn check<T: crate::Scalar>(a: &Mat<T>, fa: Form, b: &Mat<T>, fb: Form) {
-            let got = gemm(a.as_ref(), fa, b.as_ref(), fb);
+        fn check<T: crate::Scalar>(
+            a: &Mat<T>,
+            fa: Form,
+            b: &Mat<T>,
+            fb: Form,
+            par: Option<faer::Par>,
+        ) {
+            let got = match par {
+                None => gemm(a.as_ref(), fa, b.as_ref(), fb),
+                Some(par) => {
+                    let m = fa.dims((a.nrows(), a.ncols())).0;
+                    let n = fb.dims((b.nrows(), b.ncols())).1;
+                    let mut out = Mat::<T>::zeros(m, n);
+                    gemm_into(out.as_mut(), a.as_ref(), fa, b.as_ref(), fb, par);
+                    out
+                }
+            };
             let (m, k) = fa.dims((a.nrows(), a.ncols()));
             let n = fb.dims((b.nrows(), b.ncols())).1;
             assert_eq!((got.nrows(), got.ncols()), (m, n), "{fa:?}·{fb:?} shape");
@@ -569,22 +676,6 @@ mod tests {
                 }
             }
         }
-        let shapes = [
-            (2, 2, 2),
-            (4, 4, 1),
-            (1, 3, 5),
-            (4, 4, 4),
-            (5, 3, 2),
-            (8, 8, 8),
-            (7, 9, 3),
-            (12, 12, 12),
-            (9, 17, 5),
-            (16, 16, 16),
-            (17, 16, 15),
-            (20, 12, 20),
-            (0, 3, 2),
-            (3, 0, 2),
-        ];
         for (s, &(m, k, n)) in shapes.iter().enumerate() {
             let s = 40 + s as u64;
             for fa in [Form::Plain, Form::Adjoint] {
@@ -593,9 +684,15 @@ mod tests {
                     let bd = |r, c| if fb == Form::Plain { (r, c) } else { (c, r) };
                     let ((ar, ac), (br, bc)) = (ad(m, k), bd(k, n));
                     let (x, y) = (real_matrix(ar, ac, s), real_matrix(br, bc, s + 1));
-                    check(x.as_real().unwrap(), fa, y.as_real().unwrap(), fb);
+                    check(x.as_real().unwrap(), fa, y.as_real().unwrap(), fb, par);
                     let (x, y) = (complex_matrix(ar, ac, s), complex_matrix(br, bc, s + 1));
-                    check(x.as_complex().unwrap(), fa, y.as_complex().unwrap(), fb);
+                    check(
+                        x.as_complex().unwrap(),
+                        fa,
+                        y.as_complex().unwrap(),
+                        fb,
+                        par,
+                    );
                 }
             }
         }
