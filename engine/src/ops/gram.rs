@@ -40,22 +40,17 @@ fn block<T: Scalar>(mut out: MatMut<'_, T>, f: MatRef<'_, T>, alpha: f64, ridge:
     use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
     let d = f.ncols();
     if d < crate::ops::matmul::TRIANGULAR_MIN_N {
-        // small blocks: the full product is faster than the triangular one
-        let conj = if T::DTYPE == crate::DType::F64 {
-            faer::Conj::No
-        } else {
-            faer::Conj::Yes
-        };
-        faer::linalg::matmul::matmul_with_conj(
-            out.as_mut(),
-            faer::Accum::Replace,
-            f.transpose(),
-            conj,
-            f,
-            faer::Conj::No,
-            T::from_f64(alpha),
-            par,
-        );
+        // small blocks: the full product is faster than the triangular one (through
+        // `gemm_into`, which copies a small `fᴴ` to the stack for nano-gemm's fast kernels)
+        crate::ops::matmul::gemm_into(out.as_mut(), f, Form::Adjoint, f, Form::Plain, par);
+        if alpha != 1.0 {
+            let a = T::from_f64(alpha);
+            for j in 0..d {
+                for i in j..d {
+                    out[(i, j)] *= a;
+                }
+            }
+        }
     } else {
         matmul_with_conj(
             out.as_mut(),

@@ -70,7 +70,7 @@ pub(crate) fn product_bound(k: usize, ba: f64, bb: f64) -> f64 {
 }
 
 /// `op(a) op(b)` with faer's GEMM. Adjoints are views, except a small left adjoint
-/// (at most 256 entries, below faer's small-product threshold), which is copied to the
+/// (at most 1024 entries, below faer's small-product threshold), which is copied to the
 /// stack first (see `gemm_into`).
 ///
 /// # Panics
@@ -130,6 +130,9 @@ pub fn gemm_into<T: Scalar>(
         }
         if m * k <= 256 {
             return adjoint_lhs_on_stack::<T, 256>(out, a, b, cb, par);
+        }
+        if m * k <= 1024 {
+            return adjoint_lhs_on_stack::<T, 1024>(out, a, b, cb, par);
         }
     }
     let (a, ca) = match fa {
@@ -581,7 +584,7 @@ mod tests {
 
     /// Every pair of forms against the explicit sum `Σ_l op(a)_il op(b)_lj`, real and
     /// complex, at shapes on both sides of each size tier of `gemm_into`: left factors
-    /// copied to the stack (at most 16, 64 and 256 entries, below faer's nano-gemm
+    /// copied to the stack (at most 16, 64, 256 and 1024 entries, below faer's nano-gemm
     /// threshold of 16³ multiply-adds), left factors too large for that (17×16 and a
     /// product above the threshold), a vector (faer's matrix-vector path) and the empty
     /// cases. The tolerance is the classical bound for a sum of `k` products,
@@ -603,6 +606,10 @@ mod tests {
             (16, 16, 16),
             (17, 16, 15),
             (20, 12, 20),
+            // the 1024-entry tier: a 64×8 factor (the Gram product of a 64×8 block) and
+            // one just above 256 entries
+            (8, 64, 8),
+            (5, 60, 3),
             (0, 3, 2),
             (3, 0, 2),
         ];
