@@ -23,6 +23,8 @@ MUTATIONS = [
     ("matmul: a product split along k over threads drops the later slices' partial sums",
      "engine/src/ops/matmul.rs",
      "                let s = out[(i, j)] + p[(i, j)];", "                let s = out[(i, j)];"),
+    ("gram: a block narrower than 16 columns loses its factor α",
+     "engine/src/ops/gram.rs", "        if alpha != 1.0 {", "        if alpha != 1.0 && false {"),
     ("eigh: flip the sign of F = 1/(λⱼ − λᵢ) (fused backward)", "spectral/src/eigh.rs",
      "*wi = T::from_f64(0.5 * (self.f)(lj - li));", "*wi = T::from_f64(0.5 * (self.f)(li - lj));"),
     ("divided differences: log without the log1p guard", "spectral/src/divided.rs",
