@@ -97,7 +97,9 @@ pub fn gemm<T: Scalar>(a: MatRef<'_, T>, fa: Form, b: MatRef<'_, T>, fb: Form) -
 }
 
 /// `out = op(a) op(b)` with faer's GEMM and the given parallelism (the caller chooses it:
-/// [`crate::par::gemm_par`] for one product, [`Par::Seq`] inside a parallel loop).
+/// [`crate::par::gemm_par`] for one product, [`Par::Seq`] inside a parallel loop). A
+/// parallel product with a small output and a long inner dimension is split along it, one
+/// slice per thread ([`crate::par::inner_split`]).
 ///
 /// # Panics
 /// When the shapes of `out`, `op(a)` and `op(b)` do not agree (faer's assertion).
