@@ -63,13 +63,6 @@ pub trait Op {
         false
     }
 
-    /// The adjoint on values, for reverse sweeps that are not recorded
-    /// ([`GradMode::Detached`], the default): the same cotangents as [`Op::vjp`], bit for
-    /// bit, pushed into `out` (one per input) without putting a node on the tape. Return
-    /// `Ok(false)` (the default) to have the sweep call [`Op::vjp`] instead. Engine-internal
-    /// fast path of the small hot ops (products, sums, scalings, transposes, reductions and
-    /// broadcasts); every implementation is
-    /// compared with its `vjp` in the engine's tests.
     /// True when [`Op::vjp_values`] is implemented (the sweep then hands it the
     /// cotangents as values).
     #[doc(hidden)]
@@ -77,6 +70,15 @@ pub trait Op {
         false
     }
 
+    /// The adjoint on values, for reverse sweeps that are not recorded
+    /// ([`GradMode::Detached`], the default): the cotangents of [`Op::vjp`], pushed into
+    /// `out` (one per input) without putting a node on the tape. Return `Ok(false)` (the
+    /// default) to have the sweep call [`Op::vjp`] instead. The fast path of the small hot
+    /// ops of the engine (products, sums, scalings, transposes, reductions and broadcasts),
+    /// whose value rules give `vjp`'s cotangents bit for bit (compared in the engine's
+    /// tests), and of the fused rules of `eigh` and `conv2d`, which compute the same
+    /// cotangents in another rounding order (compared with their `vjp` within a rounding
+    /// bound in their own tests).
     #[doc(hidden)]
     fn vjp_values(
         &self,

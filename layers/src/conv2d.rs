@@ -12,7 +12,11 @@
 //! `H_o = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1`. [`im2col`] is one node written by index
 //! arithmetic; it is linear, its VJP is the scatter-add [`col2im`] and its JVP itself, and
 //! `col2im`'s rules are `im2col` and itself (`⟨im2col(X), P̄⟩ = ⟨X, col2im(P̄)⟩`), so every
-//! order of derivative comes from the engine; the GEMM is faer's.
+//! order of derivative comes from the engine; the GEMM is faer's. `conv2d` itself is one
+//! node that never forms the whole patch matrix: image by image, each image's patches go to
+//! a workspace and are multiplied (in parallel over groups of images when the batch pays);
+//! its recorded rules are built from `im2col`, `col2im` and products, and a sweep that is
+//! not recorded runs the same cotangents image by image.
 //!
 //! **Pooling.** Average pooling is the mean of a gather; max pooling gathers the first
 //! maximiser of each window (padding excluded, as PyTorch's −∞ padding), so its gradient is
@@ -22,8 +26,10 @@
 
 use std::rc::Rc;
 
-use faer::Mat;
-use matgrad_engine::{Axis, DType, Error, Op, OpCtx, Scalar, Value, Var};
+use faer::linalg::matmul::matmul_with_conj;
+use faer::{Accum, Conj, Mat, MatMut, Par};
+use matgrad_engine::ops::matmul::gemm_into;
+use matgrad_engine::{Axis, Ct, DType, Error, Form, Op, OpCtx, Scalar, Value, Var};
 
 use crate::error::Result;
 
@@ -173,6 +179,10 @@ fn column_ref<T: Scalar>(m: faer::MatRef<'_, T>, j: usize) -> &[T] {
 /// on 2 threads), a GEMM at ≈ 27 GMAC/s. 8 is conservative.
 const COPY_COST_MACS: usize = 8;
 
+/// At most this many partial sums of the kernels' cotangent in a fused backward
+/// ([`Patches::conv_kernel_grad`]): chunks of images, fixed by the batch size alone.
+const KERNEL_GRAD_CHUNKS: usize = 16;
+
 #[derive(Clone, Copy, Debug)]
 struct Patches {
     maps: FeatureMaps,
@@ -314,6 +324,275 @@ impl Patches {
         x
     }
 
+    /// Calls `f(col, offset, pixel)` for every patch column `col` of one image, every kernel
+    /// offset `ki·kw + kj` inside the image and the pixel (`h·W + w`) it reads, in patch
+    /// column order: [`Patches::for_each_tap`] for one image, with the window rows and
+    /// columns inside the image found once per output row and column.
+    fn for_each_image_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let (m, win) = (&self.maps, &self.win);
+        let (ho, wo) = self.out;
+        let (kh, kw) = win.kernel;
+        let inside = |o: usize, k: usize, n: usize| {
+            (o * win.stride + k * win.dilation)
+                .checked_sub(win.padding)
+                .filter(|&i| i < n)
+        };
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let col = oh * wo + ow;
+                for ki in 0..kh {
+                    let Some(h) = inside(oh, ki, m.height) else {
+                        continue;
+                    };
+                    for kj in 0..kw {
+                        if let Some(w) = inside(ow, kj, m.width) {
+                            f(col, ki * kw + kj, h * m.width + w);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the patches of image `b` of `x` into `p` in tap-major row order — row
+    /// `(ki·kw + kj)·C + c`, not the patch matrix's `c·kh·kw + ki·kw + kj` — so that each
+    /// tap is one copy of a pixel's `C` contiguous channels (3× faster than the strided
+    /// writes of the patch matrix's order for 8 channels and a 3×3 window). Only the entries
+    /// inside the image are written; those in the padding are the same entries for every
+    /// image, so a workspace zeroed once serves a batch.
+    fn gather_image<T: Scalar>(&self, x: &Mat<T>, b: usize, p: &mut Mat<T>) {
+        let c = self.maps.channels;
+        let first = b * self.maps.height * self.maps.width;
+        self.for_each_image_tap(|col, off, pix| {
+            p.col_as_slice_mut(col)[off * c..(off + 1) * c]
+                .copy_from_slice(x.col_as_slice(first + pix));
+        });
+    }
+
+    /// Adds the tap-major patches `p` of one image ([`Patches::gather_image`]'s order) back
+    /// into that image's pixels `xb` (`C × H·W`).
+    fn scatter_image<T: Scalar>(&self, p: &Mat<T>, mut xb: MatMut<'_, T>) {
+        let c = self.maps.channels;
+        self.for_each_image_tap(|col, off, pix| {
+            let src = &p.col_as_slice(col)[off * c..(off + 1) * c];
+            for (d, &v) in column(xb.as_mut(), pix).iter_mut().zip(src) {
+                *d += v;
+            }
+        });
+    }
+
+    /// The kernels `C_out × (C·kh·kw)` with their columns in tap-major order (column
+    /// `(ki·kw + kj)·C + c` holds column `c·kh·kw + ki·kw + kj`), to multiply
+    /// [`Patches::gather_image`]'s workspace.
+    fn tap_major<T: Scalar>(&self, k: &Mat<T>) -> Mat<T> {
+        let (c, khw) = (self.maps.channels, self.win.kernel.0 * self.win.kernel.1);
+        Mat::from_fn(k.nrows(), k.ncols(), |o, r| k[(o, (r % c) * khw + r / c)])
+    }
+
+    /// The inverse of [`Patches::tap_major`].
+    fn channel_major<T: Scalar>(&self, k: &Mat<T>) -> Mat<T> {
+        let (c, khw) = (self.maps.channels, self.win.kernel.0 * self.win.kernel.1);
+        Mat::from_fn(k.nrows(), k.ncols(), |o, r| k[(o, (r % khw) * c + r / khw)])
+    }
+
+    /// Into how many contiguous groups of images a fused pass of `macs_per_image`
+    /// multiply-adds per image is split, one rayon task per group: one per thread when
+    /// [`matgrad_engine::par::blocks_parallel`] says the batch pays, else 1.
+    fn groups(&self, macs_per_image: usize) -> usize {
+        let b = self.maps.batch;
+        if matgrad_engine::par::blocks_parallel(b, macs_per_image) {
+            matgrad_engine::par::max_threads().clamp(1, b)
+        } else {
+            1
+        }
+    }
+
+    /// The multiply-adds of one image's patch copy and its `C_out`-row product.
+    fn macs_per_image(&self, cout: usize) -> usize {
+        let (rows, cols) = self.shape();
+        (COPY_COST_MACS + cout) * rows * (cols / self.maps.batch.max(1))
+    }
+
+    /// `K · im2col(X)` image by image: each group of images gathers its patches into one
+    /// workspace of `C·kh·kw × H_o·W_o` (cache-sized for the usual layers, instead of the
+    /// whole `C·kh·kw × B·H_o·W_o` patch matrix) and multiplies it into its output columns.
+    fn conv<T: Scalar>(&self, x: &Mat<T>, k: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
+        let (rows, cols) = self.shape();
+        let cout = k.nrows();
+        let per_col = self.out.0 * self.out.1;
+        let mut y = Mat::<T>::zeros(cout, cols);
+        if cols == 0 || cout == 0 {
+            return y;
+        }
+        let k = &self.tap_major(k);
+        let groups = self.groups(self.macs_per_image(cout));
+        // one group: the whole product of each image may run in parallel itself
+        let par = if groups == 1 {
+            matgrad_engine::par::gemm_par(cout, per_col, rows)
+        } else {
+            Par::Seq
+        };
+        let run = |first: usize, mut yg: MatMut<'_, T>| {
+            let mut ws = Mat::<T>::zeros(rows, per_col);
+            for i in 0..yg.ncols() / per_col {
+                self.gather_image(x, first + i, &mut ws);
+                let dst = yg.as_mut().subcols_mut(i * per_col, per_col);
+                gemm_into(dst, k.as_ref(), Form::Plain, ws.as_ref(), Form::Plain, par);
+            }
+        };
+        let per_group = self.maps.batch.div_ceil(groups);
+        if groups > 1 {
+            y.as_mut()
+                .par_col_chunks_mut(per_group * per_col)
+                .enumerate()
+                .for_each(|(g, yg)| run(g * per_group, yg));
+        } else {
+            run(0, y.as_mut());
+        }
+        y
+    }
+
+    /// The input's cotangent of [`Patches::conv`], `col2im(Kᴴ Ȳ)`, image by image: each
+    /// image's `Kᴴ Ȳ_b` goes to a workspace and is added back into its pixels at once.
+    fn conv_input_grad<T: Scalar>(&self, k: &Mat<T>, g: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
+        let (rows, cols) = self.shape();
+        let per_col = self.out.0 * self.out.1;
+        let per_pix = self.maps.height * self.maps.width;
+        let mut xbar = Mat::<T>::zeros(self.maps.channels, self.maps.batch * per_pix);
+        if cols == 0 || rows == 0 || per_pix == 0 {
+            return xbar;
+        }
+        let cout = k.nrows();
+        let k = &self.tap_major(k);
+        let groups = self.groups(self.macs_per_image(cout));
+        let par = if groups == 1 {
+            matgrad_engine::par::gemm_par(rows, per_col, cout)
+        } else {
+            Par::Seq
+        };
+        let run = |first: usize, mut xg: MatMut<'_, T>| {
+            let mut ws = Mat::<T>::zeros(rows, per_col);
+            for i in 0..xg.ncols() / per_pix {
+                let gb = g.as_ref().subcols((first + i) * per_col, per_col);
+                gemm_into(ws.as_mut(), k.as_ref(), Form::Adjoint, gb, Form::Plain, par);
+                self.scatter_image(&ws, xg.as_mut().subcols_mut(i * per_pix, per_pix));
+            }
+        };
+        let per_group = self.maps.batch.div_ceil(groups);
+        if groups > 1 {
+            xbar.as_mut()
+                .par_col_chunks_mut(per_group * per_pix)
+                .enumerate()
+                .for_each(|(g, xg)| run(g * per_group, xg));
+        } else {
+            run(0, xbar.as_mut());
+        }
+        xbar
+    }
+
+    /// The kernels' cotangent of [`Patches::conv`], `Ȳ im2col(X)ᴴ`, image by image: the
+    /// images are cut into at most [`KERNEL_GRAD_CHUNKS`] chunks, whatever the thread count;
+    /// each chunk's partial sum `Σ_b Ȳ_b P_bᴴ` is formed in image order (the groups of
+    /// threads take whole chunks) and the partial sums are added in chunk order, so the
+    /// result does not depend on the number of threads.
+    fn conv_kernel_grad<T: Scalar>(&self, x: &Mat<T>, g: &Mat<T>) -> Mat<T> {
+        use rayon::prelude::*;
+        let (rows, cols) = self.shape();
+        let cout = g.nrows();
+        let per_col = self.out.0 * self.out.1;
+        let batch = self.maps.batch;
+        if cols == 0 || rows == 0 || cout == 0 {
+            return Mat::zeros(cout, rows);
+        }
+        let per_chunk = batch.div_ceil(KERNEL_GRAD_CHUNKS.min(batch));
+        let chunks = batch.div_ceil(per_chunk);
+        let groups = self.groups(self.macs_per_image(cout)).min(chunks);
+        let par = if groups == 1 && chunks == 1 {
+            matgrad_engine::par::gemm_par(cout, rows, per_col)
+        } else {
+            Par::Seq
+        };
+        let conj = if T::DTYPE == DType::F64 {
+            Conj::No
+        } else {
+            Conj::Yes
+        };
+        // chunk c's partial sum in columns c·rows … (c + 1)·rows − 1
+        let mut partial = Mat::<T>::zeros(cout, rows * chunks);
+        let run = |first_chunk: usize, mut pg: MatMut<'_, T>| {
+            let mut ws = Mat::<T>::zeros(rows, per_col);
+            for c in 0..pg.ncols() / rows {
+                let images =
+                    (first_chunk + c) * per_chunk..((first_chunk + c + 1) * per_chunk).min(batch);
+                let mut dst = pg.as_mut().subcols_mut(c * rows, rows);
+                for (i, b) in images.enumerate() {
+                    self.gather_image(x, b, &mut ws);
+                    let gb = g.as_ref().subcols(b * per_col, per_col);
+                    if i == 0 {
+                        gemm_into(
+                            dst.as_mut(),
+                            gb,
+                            Form::Plain,
+                            ws.as_ref(),
+                            Form::Adjoint,
+                            par,
+                        );
+                    } else {
+                        matmul_with_conj(
+                            dst.as_mut(),
+                            Accum::Add,
+                            gb,
+                            Conj::No,
+                            ws.transpose(),
+                            conj,
+                            T::from_f64(1.0),
+                            par,
+                        );
+                    }
+                }
+            }
+        };
+        let per_group = chunks.div_ceil(groups);
+        if groups > 1 {
+            partial
+                .as_mut()
+                .par_col_chunks_mut(per_group * rows)
+                .enumerate()
+                .for_each(|(gi, pg)| run(gi * per_group, pg));
+        } else {
+            run(0, partial.as_mut());
+        }
+        let mut kbar = partial.as_ref().subcols(0, rows).to_owned();
+        for c in 1..chunks {
+            kbar += partial.as_ref().subcols(c * rows, rows);
+        }
+        self.channel_major(&kbar)
+    }
+
+    /// `conv2d` without bias as one node ([`Conv2dNode`]); dtypes already checked equal.
+    fn conv_node<'t>(self, x: Var<'t>, k: Var<'t>) -> Result<Var<'t>> {
+        let out = {
+            let (xv, kv) = (x.value_rc(), k.value_rc());
+            match (&*xv, &*kv) {
+                (Value::Real(xm), Value::Real(km)) => Value::Real(self.conv(xm, km)),
+                (Value::Complex(xm), Value::Complex(km)) => Value::Complex(self.conv(xm, km)),
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        op: "conv2d",
+                        message: format!(
+                            "the input is {} and the kernels are {}; convert one so both have the same dtype",
+                            x.dtype(),
+                            k.dtype()
+                        ),
+                    })
+                }
+            }
+        };
+        x.tape().record1(Rc::new(Conv2dNode(self)), &[x, k], out)
+    }
+
     fn im2col<'t>(self, x: Var<'t>) -> Result<Var<'t>> {
         let out = x.with_value(|v| match v {
             Value::Real(m) => Value::Real(self.gather(m)),
@@ -367,6 +646,84 @@ impl Op for Col2im {
     }
     fn jvp<'t>(&self, _: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Cts<'t> {
         linear(t[0], |g| self.0.col2im(g))
+    }
+}
+
+/// The conv2d node `Y = K · im2col(X)` (inputs X, K), computed image by image
+/// ([`Patches::conv`]) so that the whole patch matrix is never formed. Its recorded rules
+/// are built from [`im2col`], [`col2im`] and products (so every order of derivative comes
+/// from the engine): `K̄ = Ȳ im2col(X)ᴴ`, `X̄ = col2im(Kᴴ Ȳ)`, and the tangent
+/// `conv(Ẋ, K) + conv(X, K̇)`. A sweep that is not recorded runs the same cotangents image
+/// by image ([`Patches::conv_input_grad`], [`Patches::conv_kernel_grad`]): the same sums in
+/// a different rounding order (the test `fused_and_recorded_rules_agree`).
+struct Conv2dNode(Patches);
+
+impl Op for Conv2dNode {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+    fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Cts<'t> {
+        let Some(g) = ct[0] else {
+            return Ok(vec![None, None]);
+        };
+        let (x, k) = (ctx.input(0), ctx.input(1));
+        let xbar = if ctx.needs_grad(0) {
+            Some(
+                self.0
+                    .col2im(k.matmul_forms(Form::Adjoint, g, Form::Plain)?)?,
+            )
+        } else {
+            None
+        };
+        let kbar = if ctx.needs_grad(1) {
+            Some(g.matmul_forms(Form::Plain, self.0.im2col(x)?, Form::Adjoint)?)
+        } else {
+            None
+        };
+        Ok(vec![xbar, kbar])
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> matgrad_engine::Result<bool> {
+        let Some(g) = &ct[0] else {
+            out.extend([None, None]);
+            return Ok(true);
+        };
+        let (xv, kv) = (ctx.input(0).value_rc(), ctx.input(1).value_rc());
+        let (want_x, want_k) = (ctx.needs_grad(0), ctx.needs_grad(1));
+        // no bound is proved: the sweep scans both cotangents
+        let ct = |v: Option<Value>| v.map(|v| Ct::new(v, f64::INFINITY));
+        let p = &self.0;
+        let (xbar, kbar) = match (&*xv, &*kv, &*g.value) {
+            (Value::Real(x), Value::Real(k), Value::Real(g)) => (
+                want_x.then(|| Value::Real(p.conv_input_grad(k, g))),
+                want_k.then(|| Value::Real(p.conv_kernel_grad(x, g))),
+            ),
+            (Value::Complex(x), Value::Complex(k), Value::Complex(g)) => (
+                want_x.then(|| Value::Complex(p.conv_input_grad(k, g))),
+                want_k.then(|| Value::Complex(p.conv_kernel_grad(x, g))),
+            ),
+            // (not reached: the dtypes of a node's values and cotangents agree)
+            _ => return Ok(false),
+        };
+        out.push(ct(xbar));
+        out.push(ct(kbar));
+        Ok(true)
+    }
+    fn jvp<'t>(&self, ctx: &OpCtx<'_, 't>, t: &[Option<Var<'t>>]) -> Cts<'t> {
+        let (x, k) = (ctx.input(0), ctx.input(1));
+        let dx = t[0].map(|dx| self.0.conv_node(dx, k)).transpose()?;
+        let dk = t[1].map(|dk| self.0.conv_node(x, dk)).transpose()?;
+        Ok(vec![match (dx, dk) {
+            (Some(a), Some(b)) => Some(a.add(b)?),
+            (a, b) => a.or(b),
+        }])
     }
 }
 
@@ -451,8 +808,7 @@ pub fn conv2d<'t>(
             ),
         });
     }
-    let cols = im2col(x, maps, win).map_err(|e| e.within(OP))?;
-    let y = k.matmul(cols).map_err(|e| e.within(OP))?;
+    let y = Patches::new(OP, maps, win)?.conv_node(x, k)?;
     match bias {
         None => Ok(y),
         Some(b) => {
@@ -692,6 +1048,188 @@ mod tests {
                 assert!((back[(c, pix)] - want).abs() <= 1e-14 * want.abs().max(1.0));
             }
         }
+    }
+
+    /// Entrywise moduli of a value (real or complex) as a real matrix.
+    fn moduli(v: &Value) -> faer::Mat<f64> {
+        match v {
+            Value::Real(m) => faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].abs()),
+            Value::Complex(m) => faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].norm()),
+        }
+    }
+
+    /// `|a − b| ≤ slack(n) · bound` entrywise, where both are floating-point evaluations of
+    /// sums of the same `n` products whose moduli sum to `bound` (each within
+    /// `γ_n·bound` of the exact sum, Higham's bound; a complex product adds a few units of
+    /// roundoff, covered by counting `n + 4` terms).
+    fn assert_same_sums(what: &str, a: &Value, b: &Value, bound: &faer::Mat<f64>, n: usize) {
+        let slack = 2.0 * (n + 4) as f64 * f64::EPSILON;
+        let d = moduli(&a.axpy(-1.0, b).unwrap());
+        assert_eq!(
+            (d.nrows(), d.ncols()),
+            (bound.nrows(), bound.ncols()),
+            "{what}"
+        );
+        for j in 0..d.ncols() {
+            for i in 0..d.nrows() {
+                assert!(
+                    d[(i, j)] <= slack * bound[(i, j)],
+                    "{what} ({i},{j}): differ by {:e}, allowed {:e}",
+                    d[(i, j)],
+                    slack * bound[(i, j)]
+                );
+            }
+        }
+    }
+
+    /// The fused node's rules of a sweep that is not recorded (image by image: the input's
+    /// cotangent `col2im(Kᴴ Ȳ)` and the kernels' `Ȳ im2col(X)ᴴ`, summed in chunks of images)
+    /// give the recorded rule's cotangents (im2col, col2im and products on the tape) up to
+    /// the rounding of the same sums in another order. Batches of 17 and 20 put more than
+    /// one image in a chunk of the kernels' cotangent; strides, padding, dilation, complex.
+    #[test]
+    fn fused_and_recorded_rules_agree() {
+        let cases = [
+            (
+                2,
+                2,
+                (5, 6),
+                false,
+                Window {
+                    stride: 2,
+                    padding: 1,
+                    ..Window::new(3, 2)
+                },
+            ),
+            (
+                3,
+                20,
+                (4, 4),
+                false,
+                Window {
+                    padding: 1,
+                    ..Window::new(3, 3)
+                },
+            ),
+            (
+                2,
+                3,
+                (5, 5),
+                true,
+                Window {
+                    dilation: 2,
+                    padding: 2,
+                    ..Window::new(2, 3)
+                },
+            ),
+            (1, 17, (3, 3), true, Window::new(2, 2)),
+        ];
+        for (ci, (channels, batch, (height, width), complex, win)) in cases.into_iter().enumerate()
+        {
+            let m = FeatureMaps {
+                channels,
+                batch,
+                height,
+                width,
+            };
+            let klen = channels * win.kernel.0 * win.kernel.1;
+            let (ho, wo) = win.output("t", height, width).unwrap();
+            let make = |r: usize, c: usize, seed: u64| {
+                if complex {
+                    complex_matrix(r, c, seed)
+                } else {
+                    real_matrix(r, c, seed)
+                }
+            };
+            let (xv, kv) = (make(channels, batch * height * width, 1), make(3, klen, 2));
+            let gv = make(3, batch * ho * wo, 3);
+            let t = Tape::new();
+            let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
+            let y = conv2d(x, &m, k, None, &win).unwrap();
+            let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
+            let g = t.constant(gv.clone()).unwrap();
+            let recorded: Vec<Value> = t
+                .vjp_graph(&[y], &[g], &[x, k])
+                .unwrap()
+                .iter()
+                .map(|v| v.value())
+                .collect();
+            // moduli of the terms: col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
+            let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
+            let xbound = col2im(
+                t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
+                &m,
+                &win,
+            )
+            .unwrap()
+            .value();
+            let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
+                .unwrap()
+                .value();
+            let kbound = &ag * pabs.as_real().unwrap().transpose();
+            let what = |g: &str| format!("case {ci} {g}");
+            let taps = win.kernel.0 * win.kernel.1;
+            assert_same_sums(
+                &what("X̄"),
+                &fused[0],
+                &recorded[0],
+                xbound.as_real().unwrap(),
+                3 + taps,
+            );
+            assert_same_sums(
+                &what("K̄"),
+                &fused[1],
+                &recorded[1],
+                &kbound,
+                batch * ho * wo,
+            );
+        }
+    }
+
+    /// Sixteen images 8×32×32 and 16 kernels 3×3 (padding 1), large enough for the fused
+    /// passes to run in two groups of images on a 2-thread pool and in one on a 1-thread
+    /// pool: the same bits either way (the kernels' cotangent sums fixed chunks of images
+    /// whatever the thread count), and the forward equals the definition.
+    #[test]
+    fn fused_conv_gives_the_same_bits_on_one_and_two_threads() {
+        let m = FeatureMaps {
+            channels: 8,
+            batch: 16,
+            height: 32,
+            width: 32,
+        };
+        let win = Window {
+            padding: 1,
+            ..Window::new(3, 3)
+        };
+        let (xv, kv, gv) = (
+            real_matrix(8, 16 * 1024, 4),
+            real_matrix(16, 72, 5),
+            real_matrix(16, 16 * 1024, 6),
+        );
+        let run = |threads: usize| -> Vec<Value> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let t = Tape::new();
+                let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
+                let y = conv2d(x, &m, k, None, &win).unwrap();
+                let mut out = vec![y.value()];
+                out.extend(t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap());
+                out
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+            assert!(
+                a.axpy(-1.0, b).unwrap().max_abs() == 0.0,
+                "output {i} differs"
+            );
+        }
+        let expect = direct(xv.as_real().unwrap(), &m, kv.as_real().unwrap(), &win);
+        assert!(two[0].rel_diff(&Value::Real(expect)).unwrap() < 1e-14);
     }
 
     #[test]
