@@ -356,7 +356,7 @@ impl Patches {
 
     /// Writes the patches of image `b` of `x` into `p` in tap-major row order — row
     /// `(ki·kw + kj)·C + c`, not the patch matrix's `c·kh·kw + ki·kw + kj` — so that each
-    /// tap is one copy of a pixel's `C` contiguous channels (3× faster than the strided
+    /// tap is one copy of a pixel's `C` contiguous channels (1.7× faster than the strided
     /// writes of the patch matrix's order for 8 channels and a 3×3 window). Only the entries
     /// inside the image are written; those in the padding are the same entries for every
     /// image, so a workspace zeroed once serves a batch.
