@@ -183,21 +183,42 @@ const COPY_COST_MACS: usize = 8;
 /// ([`Patches::conv_kernel_grad`]): chunks of images, fixed by the batch size alone.
 const KERNEL_GRAD_CHUNKS: usize = 16;
 
+/// The most entries of a fused conv2d pass's workspace (8 MiB real): an image whose patches
+/// (`C·kh·kw × H_o·W_o`) have more is processed in blocks of patch columns.
+const WORKSPACE_MAX_ENTRIES: usize = 1 << 20;
+
 #[derive(Clone, Copy, Debug)]
 struct Patches {
     maps: FeatureMaps,
     win: Window,
     out: (usize, usize),
+    /// Patch columns per workspace in the fused passes ([`WORKSPACE_MAX_ENTRIES`] / rows).
+    block_cols: usize,
 }
 
 impl Patches {
     fn new(op: &'static str, maps: &FeatureMaps, win: &Window) -> Result<Patches> {
         let out = win.output(op, maps.height, maps.width)?;
+        let rows = maps.channels * win.kernel.0 * win.kernel.1;
         Ok(Patches {
             maps: *maps,
             win: *win,
             out,
+            block_cols: (WORKSPACE_MAX_ENTRIES / rows.max(1)).max(1),
         })
+    }
+
+    /// The blocks of one image's patch columns that the fused passes take at a time.
+    fn blocks(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let (per_col, bc) = (self.out.0 * self.out.1, self.block_cols);
+        (0..per_col)
+            .step_by(bc)
+            .map(move |c0| c0..(c0 + bc).min(per_col))
+    }
+
+    /// Columns of a fused pass's workspace.
+    fn workspace_cols(&self) -> usize {
+        self.block_cols.min(self.out.0 * self.out.1)
     }
 
     /// Rows `C·kh·kw` and columns `B·H_o·W_o` of the patch matrix.
@@ -324,59 +345,87 @@ impl Patches {
         x
     }
 
-    /// Calls `f(col, offset, pixel)` for every patch column `col` of one image, every kernel
-    /// offset `ki·kw + kj` inside the image and the pixel (`h·W + w`) it reads, in patch
-    /// column order: [`Patches::for_each_tap`] for one image, with the window rows and
-    /// columns inside the image found once per output row and column.
-    fn for_each_image_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
+    /// Calls `f(j, offset, pixel)` for the patch columns `cols` of one image (`j` counts
+    /// from `cols.start`), every kernel offset `ki·kw + kj` and the pixel (`h·W + w`) it
+    /// reads, or `None` in the padding (only when `padding`; otherwise the padding taps are
+    /// skipped): [`Patches::for_each_tap`] for one image.
+    fn for_each_block_tap(
+        &self,
+        cols: std::ops::Range<usize>,
+        padding: bool,
+        mut f: impl FnMut(usize, usize, Option<usize>),
+    ) {
         let (m, win) = (&self.maps, &self.win);
-        let (ho, wo) = self.out;
+        let wo = self.out.1;
         let (kh, kw) = win.kernel;
         let inside = |o: usize, k: usize, n: usize| {
             (o * win.stride + k * win.dilation)
                 .checked_sub(win.padding)
                 .filter(|&i| i < n)
         };
-        for oh in 0..ho {
-            for ow in 0..wo {
-                let col = oh * wo + ow;
-                for ki in 0..kh {
-                    let Some(h) = inside(oh, ki, m.height) else {
-                        continue;
-                    };
-                    for kj in 0..kw {
-                        if let Some(w) = inside(ow, kj, m.width) {
-                            f(col, ki * kw + kj, h * m.width + w);
-                        }
+        let (mut oh, mut ow) = (cols.start / wo.max(1), cols.start % wo.max(1));
+        for j in 0..cols.len() {
+            for ki in 0..kh {
+                let Some(h) = inside(oh, ki, m.height) else {
+                    if padding {
+                        (0..kw).for_each(|kj| f(j, ki * kw + kj, None));
+                    }
+                    continue;
+                };
+                for kj in 0..kw {
+                    match inside(ow, kj, m.width) {
+                        Some(w) => f(j, ki * kw + kj, Some(h * m.width + w)),
+                        None if padding => f(j, ki * kw + kj, None),
+                        None => {}
                     }
                 }
+            }
+            ow += 1;
+            if ow == wo {
+                (oh, ow) = (oh + 1, 0);
             }
         }
     }
 
-    /// Writes the patches of image `b` of `x` into `p` in tap-major row order — row
-    /// `(ki·kw + kj)·C + c`, not the patch matrix's `c·kh·kw + ki·kw + kj` — so that each
-    /// tap is one copy of a pixel's `C` contiguous channels (1.7× faster than the strided
-    /// writes of the patch matrix's order for 8 channels and a 3×3 window). Only the entries
-    /// inside the image are written; those in the padding are the same entries for every
-    /// image, so a workspace zeroed once serves a batch.
-    fn gather_image<T: Scalar>(&self, x: &Mat<T>, b: usize, p: &mut Mat<T>) {
+    /// Writes the patch columns `cols` of image `b` of `x` into the first columns of `p`, in
+    /// tap-major row order — row `(ki·kw + kj)·C + c`, not the patch matrix's
+    /// `c·kh·kw + ki·kw + kj` — so that each tap is one copy of a pixel's `C` contiguous
+    /// channels (1.7× faster than the strided writes of the patch matrix's order for 8
+    /// channels and a 3×3 window). Taps in the padding are written as zeros.
+    fn gather_block<T: Scalar>(
+        &self,
+        x: &Mat<T>,
+        b: usize,
+        cols: std::ops::Range<usize>,
+        p: &mut Mat<T>,
+    ) {
         let c = self.maps.channels;
         let first = b * self.maps.height * self.maps.width;
-        self.for_each_image_tap(|col, off, pix| {
-            p.col_as_slice_mut(col)[off * c..(off + 1) * c]
-                .copy_from_slice(x.col_as_slice(first + pix));
+        self.for_each_block_tap(cols, true, |j, off, pix| {
+            let dst = &mut p.col_as_slice_mut(j)[off * c..(off + 1) * c];
+            match pix {
+                Some(pix) => dst.copy_from_slice(x.col_as_slice(first + pix)),
+                None => dst.fill(T::from_f64(0.0)),
+            }
         });
     }
 
-    /// Adds the tap-major patches `p` of one image ([`Patches::gather_image`]'s order) back
-    /// into that image's pixels `xb` (`C × H·W`).
-    fn scatter_image<T: Scalar>(&self, p: &Mat<T>, mut xb: MatMut<'_, T>) {
+    /// Adds tap-major patch columns (the first `cols.len()` columns of `p`, in
+    /// [`Patches::gather_block`]'s order) back into the pixels `xb` (`C × H·W`) of their
+    /// image.
+    fn scatter_block<T: Scalar>(
+        &self,
+        p: &Mat<T>,
+        cols: std::ops::Range<usize>,
+        mut xb: MatMut<'_, T>,
+    ) {
         let c = self.maps.channels;
-        self.for_each_image_tap(|col, off, pix| {
-            let src = &p.col_as_slice(col)[off * c..(off + 1) * c];
-            for (d, &v) in column(xb.as_mut(), pix).iter_mut().zip(src) {
-                *d += v;
+        self.for_each_block_tap(cols, false, |j, off, pix| {
+            if let Some(pix) = pix {
+                let src = &p.col_as_slice(j)[off * c..(off + 1) * c];
+                for (d, &v) in column(xb.as_mut(), pix).iter_mut().zip(src) {
+                    *d += v;
+                }
             }
         });
     }
@@ -413,9 +462,11 @@ impl Patches {
         (COPY_COST_MACS + cout) * rows * (cols / self.maps.batch.max(1))
     }
 
-    /// `K · im2col(X)` image by image: each group of images gathers its patches into one
-    /// workspace of `C·kh·kw × H_o·W_o` (cache-sized for the usual layers, instead of the
-    /// whole `C·kh·kw × B·H_o·W_o` patch matrix) and multiplies it into its output columns.
+    /// `K · im2col(X)` image by image: each group of images gathers an image's patches
+    /// into one workspace of `C·kh·kw × H_o·W_o` (cache-sized for the usual layers, instead of
+    /// the whole `C·kh·kw × B·H_o·W_o` patch matrix; blocks of columns for an image with more
+    /// than [`WORKSPACE_MAX_ENTRIES`] patch entries) and multiplies it into its output
+    /// columns.
     fn conv<T: Scalar>(&self, x: &Mat<T>, k: &Mat<T>) -> Mat<T> {
         use rayon::prelude::*;
         let (rows, cols) = self.shape();
@@ -428,17 +479,22 @@ impl Patches {
         let k = &self.tap_major(k);
         let groups = self.groups(self.macs_per_image(cout));
         // one group: the whole product of each image may run in parallel itself
+        let wcols = self.workspace_cols();
         let par = if groups == 1 {
-            matgrad_engine::par::gemm_par(cout, per_col, rows)
+            matgrad_engine::par::gemm_par(cout, wcols, rows)
         } else {
             Par::Seq
         };
         let run = |first: usize, mut yg: MatMut<'_, T>| {
-            let mut ws = Mat::<T>::zeros(rows, per_col);
+            let mut ws = Mat::<T>::zeros(rows, wcols);
             for i in 0..yg.ncols() / per_col {
-                self.gather_image(x, first + i, &mut ws);
-                let dst = yg.as_mut().subcols_mut(i * per_col, per_col);
-                gemm_into(dst, k.as_ref(), Form::Plain, ws.as_ref(), Form::Plain, par);
+                for cols in self.blocks() {
+                    let (c0, n) = (cols.start, cols.len());
+                    self.gather_block(x, first + i, cols, &mut ws);
+                    let dst = yg.as_mut().subcols_mut(i * per_col + c0, n);
+                    let p = ws.as_ref().subcols(0, n);
+                    gemm_into(dst, k.as_ref(), Form::Plain, p, Form::Plain, par);
+                }
             }
         };
         let per_group = self.maps.batch.div_ceil(groups);
@@ -454,7 +510,8 @@ impl Patches {
     }
 
     /// The input's cotangent of [`Patches::conv`], `col2im(Kᴴ Ȳ)`, image by image: each
-    /// image's `Kᴴ Ȳ_b` goes to a workspace and is added back into its pixels at once.
+    /// image's `Kᴴ Ȳ_b` (block by block of columns) goes to a workspace and is added back
+    /// into its pixels at once.
     fn conv_input_grad<T: Scalar>(&self, k: &Mat<T>, g: &Mat<T>) -> Mat<T> {
         use rayon::prelude::*;
         let (rows, cols) = self.shape();
@@ -467,17 +524,22 @@ impl Patches {
         let cout = k.nrows();
         let k = &self.tap_major(k);
         let groups = self.groups(self.macs_per_image(cout));
+        let wcols = self.workspace_cols();
         let par = if groups == 1 {
-            matgrad_engine::par::gemm_par(rows, per_col, cout)
+            matgrad_engine::par::gemm_par(rows, wcols, cout)
         } else {
             Par::Seq
         };
         let run = |first: usize, mut xg: MatMut<'_, T>| {
-            let mut ws = Mat::<T>::zeros(rows, per_col);
+            let mut ws = Mat::<T>::zeros(rows, wcols);
             for i in 0..xg.ncols() / per_pix {
-                let gb = g.as_ref().subcols((first + i) * per_col, per_col);
-                gemm_into(ws.as_mut(), k.as_ref(), Form::Adjoint, gb, Form::Plain, par);
-                self.scatter_image(&ws, xg.as_mut().subcols_mut(i * per_pix, per_pix));
+                for cols in self.blocks() {
+                    let (c0, n) = (cols.start, cols.len());
+                    let gb = g.as_ref().subcols((first + i) * per_col + c0, n);
+                    let p = ws.as_mut().subcols_mut(0, n);
+                    gemm_into(p, k.as_ref(), Form::Adjoint, gb, Form::Plain, par);
+                    self.scatter_block(&ws, cols, xg.as_mut().subcols_mut(i * per_pix, per_pix));
+                }
             }
         };
         let per_group = self.maps.batch.div_ceil(groups);
@@ -494,7 +556,8 @@ impl Patches {
 
     /// The kernels' cotangent of [`Patches::conv`], `Ȳ im2col(X)ᴴ`, image by image: the
     /// images are cut into at most [`KERNEL_GRAD_CHUNKS`] chunks, whatever the thread count;
-    /// each chunk's partial sum `Σ_b Ȳ_b P_bᴴ` is formed in image order (the groups of
+    /// each chunk's partial sum `Σ_b Ȳ_b P_bᴴ` is formed in image order, block by block of
+    /// columns (the groups of
     /// threads take whole chunks) and the partial sums are added in chunk order, so the
     /// result does not depend on the number of threads.
     fn conv_kernel_grad<T: Scalar>(&self, x: &Mat<T>, g: &Mat<T>) -> Mat<T> {
@@ -509,8 +572,9 @@ impl Patches {
         let per_chunk = batch.div_ceil(KERNEL_GRAD_CHUNKS.min(batch));
         let chunks = batch.div_ceil(per_chunk);
         let groups = self.groups(self.macs_per_image(cout)).min(chunks);
+        let wcols = self.workspace_cols();
         let par = if groups == 1 && chunks == 1 {
-            matgrad_engine::par::gemm_par(cout, rows, per_col)
+            matgrad_engine::par::gemm_par(cout, rows, wcols)
         } else {
             Par::Seq
         };
@@ -522,34 +586,33 @@ impl Patches {
         // chunk c's partial sum in columns c·rows … (c + 1)·rows − 1
         let mut partial = Mat::<T>::zeros(cout, rows * chunks);
         let run = |first_chunk: usize, mut pg: MatMut<'_, T>| {
-            let mut ws = Mat::<T>::zeros(rows, per_col);
+            let mut ws = Mat::<T>::zeros(rows, wcols);
             for c in 0..pg.ncols() / rows {
                 let images =
                     (first_chunk + c) * per_chunk..((first_chunk + c + 1) * per_chunk).min(batch);
                 let mut dst = pg.as_mut().subcols_mut(c * rows, rows);
-                for (i, b) in images.enumerate() {
-                    self.gather_image(x, b, &mut ws);
-                    let gb = g.as_ref().subcols(b * per_col, per_col);
-                    if i == 0 {
-                        gemm_into(
-                            dst.as_mut(),
-                            gb,
-                            Form::Plain,
-                            ws.as_ref(),
-                            Form::Adjoint,
-                            par,
-                        );
-                    } else {
-                        matmul_with_conj(
-                            dst.as_mut(),
-                            Accum::Add,
-                            gb,
-                            Conj::No,
-                            ws.transpose(),
-                            conj,
-                            T::from_f64(1.0),
-                            par,
-                        );
+                let mut started = false;
+                for b in images {
+                    for cols in self.blocks() {
+                        let (c0, n) = (cols.start, cols.len());
+                        self.gather_block(x, b, cols, &mut ws);
+                        let gb = g.as_ref().subcols(b * per_col + c0, n);
+                        let p = ws.as_ref().subcols(0, n);
+                        if !started {
+                            gemm_into(dst.as_mut(), gb, Form::Plain, p, Form::Adjoint, par);
+                            started = true;
+                        } else {
+                            matmul_with_conj(
+                                dst.as_mut(),
+                                Accum::Add,
+                                gb,
+                                Conj::No,
+                                p.transpose(),
+                                conj,
+                                T::from_f64(1.0),
+                                par,
+                            );
+                        }
                     }
                 }
             }
@@ -1087,6 +1150,22 @@ mod tests {
     /// give the recorded rule's cotangents (im2col, col2im and products on the tape) up to
     /// the rounding of the same sums in another order. Batches of 17 and 20 put more than
     /// one image in a chunk of the kernels' cotangent; strides, padding, dilation, complex.
+    /// `conv2d` without bias through the fused node with `block_cols` patch columns per
+    /// workspace (0: the default).
+    fn conv_blocked<'t>(
+        x: Var<'t>,
+        m: &FeatureMaps,
+        k: Var<'t>,
+        win: &Window,
+        block_cols: usize,
+    ) -> Var<'t> {
+        let mut p = Patches::new("t", m, win).unwrap();
+        if block_cols > 0 {
+            p.block_cols = block_cols;
+        }
+        p.conv_node(x, k).unwrap()
+    }
+
     #[test]
     fn fused_and_recorded_rules_agree() {
         let cases = [
@@ -1143,46 +1222,50 @@ mod tests {
             };
             let (xv, kv) = (make(channels, batch * height * width, 1), make(3, klen, 2));
             let gv = make(3, batch * ho * wo, 3);
-            let t = Tape::new();
-            let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
-            let y = conv2d(x, &m, k, None, &win).unwrap();
-            let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
-            let g = t.constant(gv.clone()).unwrap();
-            let recorded: Vec<Value> = t
-                .vjp_graph(&[y], &[g], &[x, k])
-                .unwrap()
-                .iter()
-                .map(|v| v.value())
-                .collect();
-            // moduli of the terms: col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
-            let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
-            let xbound = col2im(
-                t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
-                &m,
-                &win,
-            )
-            .unwrap()
-            .value();
-            let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
+            // the default workspace, and blocks of 5 and 1 patch columns (rows of the
+            // output cut anywhere)
+            for bc in [0, 5, 1] {
+                let t = Tape::new();
+                let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
+                let y = conv_blocked(x, &m, k, &win, bc);
+                let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
+                let g = t.constant(gv.clone()).unwrap();
+                let recorded: Vec<Value> = t
+                    .vjp_graph(&[y], &[g], &[x, k])
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.value())
+                    .collect();
+                // moduli of the terms: col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
+                let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
+                let xbound = col2im(
+                    t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
+                    &m,
+                    &win,
+                )
                 .unwrap()
                 .value();
-            let kbound = &ag * pabs.as_real().unwrap().transpose();
-            let what = |g: &str| format!("case {ci} {g}");
-            let taps = win.kernel.0 * win.kernel.1;
-            assert_same_sums(
-                &what("X̄"),
-                &fused[0],
-                &recorded[0],
-                xbound.as_real().unwrap(),
-                3 + taps,
-            );
-            assert_same_sums(
-                &what("K̄"),
-                &fused[1],
-                &recorded[1],
-                &kbound,
-                batch * ho * wo,
-            );
+                let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
+                    .unwrap()
+                    .value();
+                let kbound = &ag * pabs.as_real().unwrap().transpose();
+                let what = |g: &str| format!("case {ci}, block {bc}: {g}");
+                let taps = win.kernel.0 * win.kernel.1;
+                assert_same_sums(
+                    &what("X̄"),
+                    &fused[0],
+                    &recorded[0],
+                    xbound.as_real().unwrap(),
+                    3 + taps,
+                );
+                assert_same_sums(
+                    &what("K̄"),
+                    &fused[1],
+                    &recorded[1],
+                    &kbound,
+                    batch * ho * wo,
+                );
+            }
         }
     }
 
@@ -1266,9 +1349,68 @@ mod tests {
             )
             .unwrap()
             .value();
-            let expect = direct(x.as_real().unwrap(), &m, k.as_real().unwrap(), &win);
-            assert!(y.rel_diff(&Value::Real(expect)).unwrap() < 1e-14, "{win:?}");
+            let expect = Value::Real(direct(x.as_real().unwrap(), &m, k.as_real().unwrap(), &win));
+            assert!(y.rel_diff(&expect).unwrap() < 1e-14, "{win:?}");
+            // workspaces of 7 and 1 patch columns: the same output
+            for bc in [7, 1] {
+                let (xc, kc) = (
+                    t.constant(x.clone()).unwrap(),
+                    t.constant(k.clone()).unwrap(),
+                );
+                let yb = conv_blocked(xc, &m, kc, &win, bc).value();
+                assert!(yb.rel_diff(&expect).unwrap() < 1e-14, "{win:?}, block {bc}");
+            }
         }
+    }
+
+    /// One image 4×128×256 with a 3×3 window: 36 × 32 768 patch entries, more than a
+    /// workspace holds ([`WORKSPACE_MAX_ENTRIES`]), so the fused passes take two blocks of
+    /// columns; the forward equals the definition and the unrecorded cotangents the
+    /// recorded ones (within rounding).
+    #[test]
+    fn a_large_image_is_processed_in_column_blocks() {
+        let m = FeatureMaps {
+            channels: 4,
+            batch: 1,
+            height: 128,
+            width: 256,
+        };
+        let win = Window {
+            padding: 1,
+            ..Window::new(3, 3)
+        };
+        let p = Patches::new("t", &m, &win).unwrap();
+        assert_eq!(p.blocks().count(), 2);
+        let (xv, kv, gv) = (
+            real_matrix(4, 128 * 256, 7),
+            real_matrix(2, 36, 8),
+            real_matrix(2, 128 * 256, 9),
+        );
+        let t = Tape::new();
+        let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
+        let y = conv2d(x, &m, k, None, &win).unwrap();
+        let expect = direct(xv.as_real().unwrap(), &m, kv.as_real().unwrap(), &win);
+        assert!(y.value().rel_diff(&Value::Real(expect)).unwrap() < 1e-14);
+        let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
+        let g = t.constant(gv.clone()).unwrap();
+        let recorded = t.vjp_graph(&[y], &[g], &[x, k]).unwrap();
+        // the same sums in another order: within 2γ_n Σ|terms| entrywise (see
+        // `assert_same_sums`), Σ|terms| = col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
+        let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
+        let xbound = col2im(
+            t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
+            &m,
+            &win,
+        )
+        .unwrap()
+        .value();
+        let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
+            .unwrap()
+            .value();
+        let kbound = &ag * pabs.as_real().unwrap().transpose();
+        let xb = xbound.as_real().unwrap();
+        assert_same_sums("X̄", &fused[0], &recorded[0].value(), xb, 2 + 9);
+        assert_same_sums("K̄", &fused[1], &recorded[1].value(), &kbound, 128 * 256);
     }
 
     #[test]
