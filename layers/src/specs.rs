@@ -203,6 +203,10 @@ fn pooling_specs() -> Vec<OpSpec> {
                         matgrad_engine::testing::complex_matrix(2, 4, 98),
                     ])
                     .param("height", "5").param("width", "6").param("kh", "2").param("kw", "2").param("dilation", "2"),
+                    // 17 images: the unrecorded K̄ sums chunks of 2 images (at most 16 chunks)
+                    Case::new("17 images 3×3, 2×2 kernels", vec![real_matrix(1, 17 * 9, 99), real_matrix(2, 4, 100)])
+                        .param("batch", "17").param("height", "3").param("width", "3")
+                        .param("kh", "2").param("kw", "2").param("padding", "0"),
                 ]
             }),
         geometry(
