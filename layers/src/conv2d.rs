@@ -432,7 +432,7 @@ impl Patches {
 
     /// The kernels `C_out × (C·kh·kw)` with their columns in tap-major order (column
     /// `(ki·kw + kj)·C + c` holds column `c·kh·kw + ki·kw + kj`), to multiply
-    /// [`Patches::gather_image`]'s workspace.
+    /// [`Patches::gather_block`]'s workspace.
     fn tap_major<T: Scalar>(&self, k: &Mat<T>) -> Mat<T> {
         let (c, khw) = (self.maps.channels, self.win.kernel.0 * self.win.kernel.1);
         Mat::from_fn(k.nrows(), k.ncols(), |o, r| k[(o, (r % c) * khw + r / c)])
@@ -557,9 +557,10 @@ impl Patches {
     /// The kernels' cotangent of [`Patches::conv`], `Ȳ im2col(X)ᴴ`, image by image: the
     /// images are cut into at most [`KERNEL_GRAD_CHUNKS`] chunks, whatever the thread count;
     /// each chunk's partial sum `Σ_b Ȳ_b P_bᴴ` is formed in image order, block by block of
-    /// columns (the groups of
-    /// threads take whole chunks) and the partial sums are added in chunk order, so the
-    /// result does not depend on the number of threads.
+    /// columns (the groups of threads take whole chunks), and the partial sums are added in
+    /// chunk order, so the result does not depend on the number of threads — for a batch of
+    /// more than one image (one image's products may run in parallel themselves, split along
+    /// their inner dimension).
     fn conv_kernel_grad<T: Scalar>(&self, x: &Mat<T>, g: &Mat<T>) -> Mat<T> {
         use rayon::prelude::*;
         let (rows, cols) = self.shape();
@@ -634,7 +635,8 @@ impl Patches {
         self.channel_major(&kbar)
     }
 
-    /// `conv2d` without bias as one node ([`Conv2dNode`]); dtypes already checked equal.
+    /// `conv2d` without bias as one node ([`Conv2dNode`]); an error naming `conv2d` when
+    /// the input and the kernels differ in dtype.
     fn conv_node<'t>(self, x: Var<'t>, k: Var<'t>) -> Result<Var<'t>> {
         let out = {
             let (xv, kv) = (x.value_rc(), k.value_rc());
