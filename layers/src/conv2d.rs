@@ -187,6 +187,37 @@ const KERNEL_GRAD_CHUNKS: usize = 16;
 /// (`C·kh·kw × H_o·W_o`) have more is processed in blocks of patch columns.
 const WORKSPACE_MAX_ENTRIES: usize = 1 << 20;
 
+/// Runs `run(first, part)` on `out` cut into consecutive parts of `per_part · unit_cols`
+/// columns (the last may be shorter), `first` the index of the part's first unit: on
+/// rayon's threads, one task per part, when there is more than one part, else in place.
+fn over_parts<T: Scalar>(
+    out: MatMut<'_, T>,
+    parts: usize,
+    per_part: usize,
+    unit_cols: usize,
+    run: impl Fn(usize, MatMut<'_, T>) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if parts > 1 {
+        out.par_col_chunks_mut(per_part * unit_cols)
+            .enumerate()
+            .for_each(|(i, part)| run(i * per_part, part));
+    } else {
+        run(0, out);
+    }
+}
+
+/// The parallelism of each product inside a fused pass: the product's own
+/// ([`matgrad_engine::par::gemm_par`]) when the pass runs as one task, sequential when its
+/// parts already run on rayon's threads.
+fn part_par(one_task: bool, m: usize, n: usize, k: usize) -> Par {
+    if one_task {
+        matgrad_engine::par::gemm_par(m, n, k)
+    } else {
+        Par::Seq
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Patches {
     maps: FeatureMaps,
@@ -468,7 +499,6 @@ impl Patches {
     /// than [`WORKSPACE_MAX_ENTRIES`] patch entries) and multiplies it into its output
     /// columns.
     fn conv<T: Scalar>(&self, x: &Mat<T>, k: &Mat<T>) -> Mat<T> {
-        use rayon::prelude::*;
         let (rows, cols) = self.shape();
         let cout = k.nrows();
         let per_col = self.out.0 * self.out.1;
@@ -478,13 +508,8 @@ impl Patches {
         }
         let k = &self.tap_major(k);
         let groups = self.groups(self.macs_per_image(cout));
-        // one group: the whole product of each image may run in parallel itself
         let wcols = self.workspace_cols();
-        let par = if groups == 1 {
-            matgrad_engine::par::gemm_par(cout, wcols, rows)
-        } else {
-            Par::Seq
-        };
+        let par = part_par(groups == 1, cout, wcols, rows);
         let run = |first: usize, mut yg: MatMut<'_, T>| {
             let mut ws = Mat::<T>::zeros(rows, wcols);
             for i in 0..yg.ncols() / per_col {
@@ -498,14 +523,7 @@ impl Patches {
             }
         };
         let per_group = self.maps.batch.div_ceil(groups);
-        if groups > 1 {
-            y.as_mut()
-                .par_col_chunks_mut(per_group * per_col)
-                .enumerate()
-                .for_each(|(g, yg)| run(g * per_group, yg));
-        } else {
-            run(0, y.as_mut());
-        }
+        over_parts(y.as_mut(), groups, per_group, per_col, run);
         y
     }
 
@@ -513,7 +531,6 @@ impl Patches {
     /// image's `Kᴴ Ȳ_b` (block by block of columns) goes to a workspace and is added back
     /// into its pixels at once.
     fn conv_input_grad<T: Scalar>(&self, k: &Mat<T>, g: &Mat<T>) -> Mat<T> {
-        use rayon::prelude::*;
         let (rows, cols) = self.shape();
         let per_col = self.out.0 * self.out.1;
         let per_pix = self.maps.height * self.maps.width;
@@ -525,11 +542,7 @@ impl Patches {
         let k = &self.tap_major(k);
         let groups = self.groups(self.macs_per_image(cout));
         let wcols = self.workspace_cols();
-        let par = if groups == 1 {
-            matgrad_engine::par::gemm_par(rows, wcols, cout)
-        } else {
-            Par::Seq
-        };
+        let par = part_par(groups == 1, rows, wcols, cout);
         let run = |first: usize, mut xg: MatMut<'_, T>| {
             let mut ws = Mat::<T>::zeros(rows, wcols);
             for i in 0..xg.ncols() / per_pix {
@@ -543,14 +556,7 @@ impl Patches {
             }
         };
         let per_group = self.maps.batch.div_ceil(groups);
-        if groups > 1 {
-            xbar.as_mut()
-                .par_col_chunks_mut(per_group * per_pix)
-                .enumerate()
-                .for_each(|(g, xg)| run(g * per_group, xg));
-        } else {
-            run(0, xbar.as_mut());
-        }
+        over_parts(xbar.as_mut(), groups, per_group, per_pix, run);
         xbar
     }
 
@@ -562,7 +568,6 @@ impl Patches {
     /// more than one image (one image's products may run in parallel themselves, split along
     /// their inner dimension).
     fn conv_kernel_grad<T: Scalar>(&self, x: &Mat<T>, g: &Mat<T>) -> Mat<T> {
-        use rayon::prelude::*;
         let (rows, cols) = self.shape();
         let cout = g.nrows();
         let per_col = self.out.0 * self.out.1;
@@ -574,11 +579,7 @@ impl Patches {
         let chunks = batch.div_ceil(per_chunk);
         let groups = self.groups(self.macs_per_image(cout)).min(chunks);
         let wcols = self.workspace_cols();
-        let par = if groups == 1 && chunks == 1 {
-            matgrad_engine::par::gemm_par(cout, rows, wcols)
-        } else {
-            Par::Seq
-        };
+        let par = part_par(groups == 1 && chunks == 1, cout, rows, wcols);
         let conj = if T::DTYPE == DType::F64 {
             Conj::No
         } else {
@@ -619,15 +620,7 @@ impl Patches {
             }
         };
         let per_group = chunks.div_ceil(groups);
-        if groups > 1 {
-            partial
-                .as_mut()
-                .par_col_chunks_mut(per_group * rows)
-                .enumerate()
-                .for_each(|(gi, pg)| run(gi * per_group, pg));
-        } else {
-            run(0, partial.as_mut());
-        }
+        over_parts(partial.as_mut(), groups, per_group, rows, run);
         let mut kbar = partial.as_ref().subcols(0, rows).to_owned();
         for c in 1..chunks {
             kbar += partial.as_ref().subcols(c * rows, rows);
