@@ -1140,6 +1140,52 @@ mod tests {
         }
     }
 
+    /// The unrecorded cotangents of `y = conv(x, k)` (the fused node's value rules) against
+    /// the recorded ones (im2col, col2im and products on the tape) for the cotangent `gv`:
+    /// the same sums in another order, so within [`assert_same_sums`]'s bound, with the
+    /// moduli of the terms `col2im(|K|ᵀ|Ȳ|)` for X̄ (at most C_out + kh·kw terms each: the
+    /// products, then the windows that cover a pixel) and
+    /// `|Ȳ| im2col(|X|)ᵀ` for K̄ (B·H_o·W_o terms each).
+    fn assert_fused_matches_recorded<'t>(
+        what: &str,
+        t: &'t Tape,
+        (x, k, y): (Var<'t>, Var<'t>, Var<'t>),
+        (xv, kv, gv): (&Value, &Value, &Value),
+        m: &FeatureMaps,
+        win: &Window,
+    ) {
+        let fused = t.vjp(&[y], std::slice::from_ref(gv), &[x, k]).unwrap();
+        let g = t.constant(gv.clone()).unwrap();
+        let recorded = t.vjp_graph(&[y], &[g], &[x, k]).unwrap();
+        let (ax, ak, ag) = (moduli(xv), moduli(kv), moduli(gv));
+        let xbound = col2im(
+            t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
+            m,
+            win,
+        )
+        .unwrap()
+        .value();
+        let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), m, win)
+            .unwrap()
+            .value();
+        let kbound = &ag * pabs.as_real().unwrap().transpose();
+        let (cout, taps) = (kv.shape().0, win.kernel.0 * win.kernel.1);
+        assert_same_sums(
+            &format!("{what}: X̄"),
+            &fused[0],
+            &recorded[0].value(),
+            xbound.as_real().unwrap(),
+            cout + taps,
+        );
+        assert_same_sums(
+            &format!("{what}: K̄"),
+            &fused[1],
+            &recorded[1].value(),
+            &kbound,
+            y.shape().1,
+        );
+    }
+
     /// The fused node's rules of a sweep that is not recorded (image by image: the input's
     /// cotangent `col2im(Kᴴ Ȳ)` and the kernels' `Ȳ im2col(X)ᴴ`, summed in chunks of images)
     /// give the recorded rule's cotangents (im2col, col2im and products on the tape) up to
@@ -1223,42 +1269,13 @@ mod tests {
                 let t = Tape::new();
                 let (x, k) = (t.leaf(xv.clone()).unwrap(), t.leaf(kv.clone()).unwrap());
                 let y = conv_blocked(x, &m, k, &win, bc);
-                let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
-                let g = t.constant(gv.clone()).unwrap();
-                let recorded: Vec<Value> = t
-                    .vjp_graph(&[y], &[g], &[x, k])
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.value())
-                    .collect();
-                // moduli of the terms: col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
-                let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
-                let xbound = col2im(
-                    t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
+                assert_fused_matches_recorded(
+                    &format!("case {ci}, block {bc}"),
+                    &t,
+                    (x, k, y),
+                    (&xv, &kv, &gv),
                     &m,
                     &win,
-                )
-                .unwrap()
-                .value();
-                let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
-                    .unwrap()
-                    .value();
-                let kbound = &ag * pabs.as_real().unwrap().transpose();
-                let what = |g: &str| format!("case {ci}, block {bc}: {g}");
-                let taps = win.kernel.0 * win.kernel.1;
-                assert_same_sums(
-                    &what("X̄"),
-                    &fused[0],
-                    &recorded[0],
-                    xbound.as_real().unwrap(),
-                    3 + taps,
-                );
-                assert_same_sums(
-                    &what("K̄"),
-                    &fused[1],
-                    &recorded[1],
-                    &kbound,
-                    batch * ho * wo,
                 );
             }
         }
@@ -1386,26 +1403,7 @@ mod tests {
         let y = conv2d(x, &m, k, None, &win).unwrap();
         let expect = direct(xv.as_real().unwrap(), &m, kv.as_real().unwrap(), &win);
         assert!(y.value().rel_diff(&Value::Real(expect)).unwrap() < 1e-14);
-        let fused = t.vjp(&[y], std::slice::from_ref(&gv), &[x, k]).unwrap();
-        let g = t.constant(gv.clone()).unwrap();
-        let recorded = t.vjp_graph(&[y], &[g], &[x, k]).unwrap();
-        // the same sums in another order: within 2γ_n Σ|terms| entrywise (see
-        // `assert_same_sums`), Σ|terms| = col2im(|K|ᵀ|Ȳ|) for X̄, |Ȳ| im2col(|X|)ᵀ for K̄
-        let (ax, ak, ag) = (moduli(&xv), moduli(&kv), moduli(&gv));
-        let xbound = col2im(
-            t.constant(Value::Real(ak.transpose() * &ag)).unwrap(),
-            &m,
-            &win,
-        )
-        .unwrap()
-        .value();
-        let pabs = im2col(t.constant(Value::Real(ax)).unwrap(), &m, &win)
-            .unwrap()
-            .value();
-        let kbound = &ag * pabs.as_real().unwrap().transpose();
-        let xb = xbound.as_real().unwrap();
-        assert_same_sums("X̄", &fused[0], &recorded[0].value(), xb, 2 + 9);
-        assert_same_sums("K̄", &fused[1], &recorded[1].value(), &kbound, 128 * 256);
+        assert_fused_matches_recorded("4×128×256", &t, (x, k, y), (&xv, &kv, &gv), &m, &win);
     }
 
     #[test]
@@ -1591,6 +1589,18 @@ mod tests {
         ] {
             assert!(e.to_string().contains("conv2d"), "{e}");
         }
+        // a complex input with real kernels: an error naming conv2d and both dtypes
+        let xc = t.leaf(complex_matrix(2, 9, 5)).unwrap();
+        let e = conv2d(
+            xc,
+            &m,
+            t.leaf(real_matrix(4, 8, 6)).unwrap(),
+            None,
+            &Window::new(2, 2),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("conv2d") && e.contains("dtype"), "{e}");
         let e = col2im(x, &m, &Window::new(2, 2)).unwrap_err();
         assert!(e.to_string().contains("col2im"), "{e}");
         let c = t.leaf(complex_matrix(2, 9, 4)).unwrap();
