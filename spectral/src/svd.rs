@@ -252,8 +252,13 @@ impl Svd {
             };
             xu = ubv.as_deref().map(|b| adj_times(&uv, b)).transpose()?;
             xv = vbv.as_deref().map(|b| adj_times(&vv, b)).transpose()?;
+            // the scale is read only by the complex phase check and at ties under the
+            // well-defined part (`check_vectors`); a real input skips the two norms
+            let read = uv.dtype() == DType::C64
+                || (self.opts.policy == DegeneracyPolicy::WellDefinedPart && !pairs.is_empty());
             let vec_scale = [(&ubv, 0usize), (&vbv, 2usize)]
                 .iter()
+                .filter(|_| read)
                 .filter_map(|(c, k)| {
                     c.as_ref()
                         .map(|c| c.norm().max(ctx.cotangent_gross_norm(*k).unwrap_or(0.0)))
@@ -291,20 +296,28 @@ impl Svd {
             )),
             _ => unreachable!("U and V share the input's dtype"),
         };
-        if !out.is_finite() {
-            return Err(matgrad_engine::EngineError::NonFinite {
-                op: self.op(),
-                place: "in the gradient",
-                hint: "the adjoint divides by singular values and their sums: a zero singular value with a cotangent on the vectors has no finite gradient; add a small regulariser",
-            });
-        }
-        Ok(vec![Some(tape.constant(out)?)])
+        // the constant's finiteness scan is the only one
+        let out = tape.constant(out).map_err(|err| match err {
+            matgrad_engine::EngineError::NonFinite { .. } => {
+                matgrad_engine::EngineError::NonFinite {
+                    op: self.op(),
+                    place: "in the gradient",
+                    hint: "the adjoint divides by singular values and their sums: a zero singular value with a cotangent on the vectors has no finite gradient; add a small regulariser",
+                }
+            }
+            err => err,
+        })?;
+        Ok(vec![Some(out)])
     }
 
     /// `scale`: the size of the vector cotangents (Frobenius, or gross when summed from
     /// contributions that cancel) — `UᴴŪ` misses the part of Ū outside range(U), so its own
     /// size is no measure.
     fn check_phase(&self, x: Option<&Value>, y: Option<&Value>, scale: f64) -> EResult<()> {
+        if [x, y].iter().flatten().all(|v| v.dtype() == DType::F64) {
+            // real: no phase freedom (the diagonal's imaginary parts are zero)
+            return Ok(());
+        }
         let k = self.s.len();
         let diag_im = |v: Option<&Value>, i: usize| {
             v.and_then(|v| v.as_complex()).map_or(0.0, |m| m[(i, i)].im)
@@ -362,44 +375,63 @@ impl Fused<'_> {
         let right = vb.filter(|_| n > k); // V̄ S⁻¹ (n > k)
         let zero = T::from_f64(0.0);
         let inv_s: Vec<f64> = s.iter().map(|&x| 1.0 / x).collect();
-        let mut core = faer::Mat::<T>::zeros(k, k);
-        let (mut wm, mut wp) = (Vec::new(), Vec::new());
-        for jb in (0..k).step_by(TILE) {
-            let je = (jb + TILE).min(k);
-            if xu.is_some() || xv.is_some() {
-                self.weights(jb..je, &mut wm, &mut wp);
+        // every entry of the core is written below
+        let mut core = matgrad_engine::pool::for_overwrite::<T>(k, k);
+        if xu.is_none() && xv.is_none() {
+            core.fill(zero);
+        } else {
+            // Xᴴ copied once (faer's blocked transpose), so that each column of the core
+            // is a branch-free pass over contiguous columns: (Jᵤ)ᵢⱼ = Xᵤᵢⱼ − (Xᵤᴴ)ᵢⱼ; an
+            // absent X reads as zeros (x − 0 and x + 0 are exact)
+            let zeros = vec![zero; k];
+            let (xut, xvt) = (
+                xu.map(|x| x.adjoint().to_owned()),
+                xv.map(|x| x.adjoint().to_owned()),
+            );
+            fn col_or<'a, T: Scalar>(x: Option<&'a faer::Mat<T>>, j: usize, z: &'a [T]) -> &'a [T] {
+                x.map_or(z, |x| x.col_as_slice(j))
             }
-            for ib in (0..k).step_by(TILE) {
+            let col = |x, j| col_or(x, j, &zeros);
+            let (mut wm, mut wp) = (Vec::new(), Vec::new());
+            for jb in (0..k).step_by(TILE) {
+                let je = (jb + TILE).min(k);
+                self.weights(jb..je, &mut wm, &mut wp);
                 for j in jb..je {
-                    let (wmj, wpj) = if wm.is_empty() {
-                        (&[][..], &[][..])
-                    } else {
-                        (&wm[(j - jb) * k..][..k], &wp[(j - jb) * k..][..k])
-                    };
-                    for i in ib..(ib + TILE).min(k) {
-                        let mut c = zero;
-                        if let (Some(sb), true) = (self.sb, i == j) {
-                            c += T::from_f64(sb[(i, 0)]);
+                    let (wmj, wpj) = (&wm[(j - jb) * k..][..k], &wp[(j - jb) * k..][..k]);
+                    let (u1, u2) = (col(xu, j), col(xut.as_ref(), j));
+                    let (v1, v2) = (col(xv, j), col(xvt.as_ref(), j));
+                    let out = core.col_as_slice_mut(j);
+                    // F⁻ ∘ (Jᵤ + Jᵥ)/2 + F⁺ ∘ (Jᵤ − Jᵥ)/2 (the weights hold the halves)
+                    let terms = u1.iter().zip(u2).zip(v1.iter().zip(v2));
+                    for ((o, ((&p, &q), (&r, &t))), (&wm, &wp)) in
+                        out.iter_mut().zip(terms).zip(wmj.iter().zip(wpj))
+                    {
+                        let (a, b) = (p - q, r - t);
+                        *o = (a + b) * T::from_f64(wm) + (a - b) * T::from_f64(wp);
+                    }
+                    if left.is_some() {
+                        // −Xᵤ S⁻¹
+                        let sj = T::from_f64(inv_s[j]);
+                        for (o, &x) in out.iter_mut().zip(u1) {
+                            *o -= x * sj;
                         }
-                        let ju = xu.map(|x| x[(i, j)] - x[(j, i)].cj());
-                        let jv = xv.map(|x| x[(i, j)] - x[(j, i)].cj());
-                        if let (Some(ju), true, true) = (ju, complex, i == j) {
-                            // (Jᵤ)ᵢᵢ = 2i Im Xᵢᵢ: i·Im(Xᵢᵢ)/Sᵢ
-                            c += ju * T::from_f64(0.5 / s[i]);
+                    }
+                    if right.is_some() {
+                        // −S⁻¹ Xᵥᴴ
+                        for ((o, &x), &si) in out.iter_mut().zip(v2).zip(&inv_s) {
+                            *o -= x * T::from_f64(si);
                         }
-                        if ju.is_some() || jv.is_some() {
-                            let (a, b) = (ju.unwrap_or(zero), jv.unwrap_or(zero));
-                            c += (a + b) * T::from_f64(wmj[i]) + (a - b) * T::from_f64(wpj[i]);
-                        }
-                        if let (Some(x), Some(_)) = (xu, left) {
-                            c -= x[(i, j)] * T::from_f64(inv_s[j]);
-                        }
-                        if let (Some(x), Some(_)) = (xv, right) {
-                            c -= x[(j, i)].cj() * T::from_f64(inv_s[i]);
-                        }
-                        core[(i, j)] = c;
+                    }
+                    if complex && xu.is_some() {
+                        // (Jᵤ)ⱼⱼ = 2i Im Xⱼⱼ: i·Im(Xⱼⱼ)/Sⱼ
+                        out[j] += (u1[j] - u2[j]) * T::from_f64(0.5 / s[j]);
                     }
                 }
+            }
+        }
+        if let Some(sb) = self.sb {
+            for i in 0..k {
+                core[(i, i)] += T::from_f64(sb[(i, 0)]);
             }
         }
         match (left, right) {
