@@ -249,6 +249,60 @@ pub fn owned<T: Scalar, R: faer::traits::Conjugate<Canonical = T>>(
     }
 }
 
+/// Below this many entries [`transposed`] leaves the copy to faer (whose transposed copy
+/// is fastest while the matrix sits in L1: 0.3–0.4 ns per entry at 64×64 against 0.65 for
+/// the tiles); from it on, the tiles (0.66 ns per entry at 256×256, 1024×256 and
+/// 256×1024 against faer's 1.9–2.9, whose strided reads of power-of-two columns miss;
+/// docs/PERFORMANCE.md, eleventh round).
+pub const TRANSPOSE_TILED_MIN_ENTRIES: usize = 1 << 13;
+
+/// `xᵀ`, or `xᴴ` when `conj`, into a buffer from this thread's pool when it has one.
+/// A large matrix with contiguous columns is copied in tiles of 8 of its columns by 64 of
+/// its rows: the 8 columns' cache lines stay in L1 while each output column's 8 entries are
+/// written (contiguous), whatever the stride between columns. Every entry is copied (and
+/// conjugated) exactly, so the result equals faer's `to_owned` of the transposed view.
+pub fn transposed<T: Scalar>(x: faer::MatRef<'_, T>, conj: bool) -> Mat<T> {
+    const COLS: usize = 8;
+    const ROWS: usize = 64;
+    let (m, n) = x.shape();
+    if m * n < TRANSPOSE_TILED_MIN_ENTRIES || x.row_stride() != 1 {
+        return if conj {
+            owned(x.adjoint())
+        } else {
+            owned(x.transpose())
+        };
+    }
+    let col = |j: usize| -> &[T] {
+        x.col(j)
+            .try_as_col_major()
+            .expect("unit row stride: contiguous columns")
+            .as_slice()
+    };
+    // every entry is written below
+    let mut out = for_overwrite::<T>(n, m);
+    for jb in (0..n).step_by(COLS) {
+        let je = (jb + COLS).min(n);
+        for ib in (0..m).step_by(ROWS) {
+            let ie = (ib + ROWS).min(m);
+            let cols: [&[T]; COLS] = std::array::from_fn(|t| {
+                if jb + t < je {
+                    &col(jb + t)[ib..ie]
+                } else {
+                    &[]
+                }
+            });
+            for i in ib..ie {
+                let dst = &mut out.col_as_slice_mut(i)[jb..je];
+                for (d, c) in dst.iter_mut().zip(&cols) {
+                    let v = c[i - ib];
+                    *d = if conj { v.cj() } else { v };
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A copy of `m`, into a pooled buffer when there is one of its shape.
 pub(crate) fn copy<T: Scalar>(m: &Mat<T>) -> Mat<T> {
     match take::<T>(m.nrows(), m.ncols()) {
@@ -347,6 +401,51 @@ mod tests {
         let rt: Mat<f64> = owned(r.transpose());
         assert_eq!(rt, Mat::from_fn(3, 1, |i, _| i as f64));
         assert_eq!(held_bytes(), 5 * BOX_BYTES);
+    }
+
+    /// The tiled transpose equals the definition entry by entry: shapes below and above
+    /// the tiling threshold, edges that are not multiples of the 8×64 tile, real and
+    /// complex, transpose and adjoint, into stale pooled buffers; a view without unit row
+    /// stride takes faer's path.
+    #[test]
+    fn transposed_copies_every_entry() {
+        fn check<T: Scalar>(make: impl Fn(usize, usize) -> T) {
+            let big = TRANSPOSE_TILED_MIN_ENTRIES;
+            for (m, n) in [
+                (3, 5),
+                (64, 64),
+                (big / 64, 64),
+                (130, 67),
+                (67, 130),
+                (257, 33),
+                (9, 1000),
+            ] {
+                let x = Mat::from_fn(m, n, &make);
+                for conj in [false, true] {
+                    // a stale buffer of the output's shape, when it can be pooled
+                    recycle(Rc::new(T::wrap(Mat::from_fn(n, m, |_, _| {
+                        T::from_f64(7.0)
+                    }))));
+                    let t = transposed(x.as_ref(), conj);
+                    assert_eq!(t.shape(), (n, m));
+                    for j in 0..m {
+                        for i in 0..n {
+                            let want = if conj { x[(j, i)].cj() } else { x[(j, i)] };
+                            assert!(t[(i, j)] == want, "{m}×{n} conj {conj} ({i}, {j})");
+                        }
+                    }
+                }
+            }
+            // a transposed view (row stride ≠ 1): faer's copy, the same entries
+            let x = Mat::from_fn(40, 300, &make);
+            let t = transposed(x.transpose(), true);
+            assert_eq!(t.shape(), (40, 300));
+            assert!((0..300).all(|j| (0..40).all(|i| t[(i, j)] == x[(i, j)].cj())));
+        }
+        fresh();
+        check(|i, j| (i * 1000 + j) as f64 - 0.5);
+        check(|i, j| C64::new((i * 1000 + j) as f64, -(j as f64) - 1.0));
+        fresh();
     }
 
     #[test]

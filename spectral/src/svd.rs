@@ -380,13 +380,13 @@ impl Fused<'_> {
         if xu.is_none() && xv.is_none() {
             core.fill(zero);
         } else {
-            // Xᴴ copied once (faer's blocked transpose), so that each column of the core
+            // Xᴴ copied once (`pool::transposed`), so that each column of the core
             // is a branch-free pass over contiguous columns: (Jᵤ)ᵢⱼ = Xᵤᵢⱼ − (Xᵤᴴ)ᵢⱼ; an
             // absent X reads as zeros (x − 0 and x + 0 are exact)
             let zeros = vec![zero; k];
             let (xut, xvt) = (
-                xu.map(|x| x.adjoint().to_owned()),
-                xv.map(|x| x.adjoint().to_owned()),
+                xu.map(|x| matgrad_engine::pool::transposed(x.as_ref(), true)),
+                xv.map(|x| matgrad_engine::pool::transposed(x.as_ref(), true)),
             );
             fn col_or<'a, T: Scalar>(x: Option<&'a faer::Mat<T>>, j: usize, z: &'a [T]) -> &'a [T] {
                 x.map_or(z, |x| x.col_as_slice(j))

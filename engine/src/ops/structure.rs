@@ -95,7 +95,7 @@ impl Op for Transpose {
         // the transpose's entries are the cotangent's: same bound
         out.push(ct[0].as_ref().map(|g| {
             Ct::new(
-                map_value!(&*g.value, x => crate::pool::owned(x.transpose())),
+                map_value!(&*g.value, x => crate::pool::transposed(x.as_ref(), false)),
                 g.bound,
             )
         }));
@@ -128,8 +128,8 @@ impl Op for Adjoint {
         // conjugation keeps |re| and |im|: same bound
         out.push(ct[0].as_ref().map(|g| {
             let v = match &*g.value {
-                Value::Real(x) => Value::Real(crate::pool::owned(x.transpose())),
-                Value::Complex(x) => Value::Complex(crate::pool::owned(x.adjoint())),
+                Value::Real(x) => Value::Real(crate::pool::transposed(x.as_ref(), false)),
+                Value::Complex(x) => Value::Complex(crate::pool::transposed(x.as_ref(), true)),
             };
             Ct::new(v, g.bound)
         }));
@@ -476,7 +476,7 @@ impl<'t> Var<'t> {
     /// None in practice.
     pub fn transpose(self) -> Result<Var<'t>> {
         let a = self.rc();
-        let out = map_value!(&*a, x => crate::pool::owned(x.transpose()));
+        let out = map_value!(&*a, x => crate::pool::transposed(x.as_ref(), false));
         self.tape().record1(shared_op!(Transpose), &[self], out)
     }
 
@@ -487,8 +487,8 @@ impl<'t> Var<'t> {
     pub fn adjoint(self) -> Result<Var<'t>> {
         let a = self.rc();
         let out = match &*a {
-            Value::Real(x) => Value::Real(crate::pool::owned(x.transpose())),
-            Value::Complex(x) => Value::Complex(crate::pool::owned(x.adjoint())),
+            Value::Real(x) => Value::Real(crate::pool::transposed(x.as_ref(), false)),
+            Value::Complex(x) => Value::Complex(crate::pool::transposed(x.as_ref(), true)),
         };
         self.tape().record1(shared_op!(Adjoint), &[self], out)
     }
