@@ -133,6 +133,9 @@ pub fn gemm_into<T: Scalar>(
         if m * k <= 256 {
             return adjoint_lhs_on_stack::<T, 256>(out, a, b, cb, par);
         }
+        if m * k <= 512 {
+            return adjoint_lhs_on_stack::<T, 512>(out, a, b, cb, par);
+        }
         if m * k <= 1024 {
             return adjoint_lhs_on_stack::<T, 1024>(out, a, b, cb, par);
         }
@@ -211,9 +214,19 @@ fn adjoint_lhs_on_stack<T: Scalar, const N: usize>(
 ) {
     let (m, k) = (a.ncols(), a.nrows());
     let mut buf = [T::from_f64(0.0); N];
-    for (j, col) in buf[..m * k].chunks_exact_mut(m).enumerate() {
-        for (i, x) in col.iter_mut().enumerate() {
-            *x = a[(j, i)].cj();
+    for i in 0..m {
+        // column i of `a` (contiguous in a column-major view) is row i of `aᴴ`
+        match a.col(i).try_as_col_major() {
+            Some(col) => {
+                for (x, dst) in col.as_slice().iter().zip(buf[i..].iter_mut().step_by(m)) {
+                    *dst = x.cj();
+                }
+            }
+            None => {
+                for j in 0..k {
+                    buf[j * m + i] = a[(j, i)].cj();
+                }
+            }
         }
     }
     let lhs = MatRef::from_column_major_slice(&buf[..m * k], m, k);
@@ -586,7 +599,7 @@ mod tests {
 
     /// Every pair of forms against the explicit sum `Σ_l op(a)_il op(b)_lj`, real and
     /// complex, at shapes on both sides of each size tier of `gemm_into`: left factors
-    /// copied to the stack (at most 16, 64, 256 and 1024 entries, below faer's nano-gemm
+    /// copied to the stack (at most 16, 64, 256, 512 and 1024 entries, below faer's nano-gemm
     /// threshold of 16³ multiply-adds), left factors too large for that (17×16 and a
     /// product above the threshold), a vector (faer's matrix-vector path) and the empty
     /// cases. The tolerance is the classical bound for a sum of `k` products,
@@ -608,14 +621,52 @@ mod tests {
             (16, 16, 16),
             (17, 16, 15),
             (20, 12, 20),
-            // the 1024-entry tier: a 64×8 factor (the Gram product of a 64×8 block) and
-            // one just above 256 entries
+            // the 512-entry tier: a 64×8 factor (the Gram product of a 64×8 block) and
+            // one just above 256 entries; the 1024-entry tier: just above 512 entries and
+            // one well inside
             (8, 64, 8),
             (5, 60, 3),
+            (9, 57, 7),
+            (16, 40, 6),
             (0, 3, 2),
             (3, 0, 2),
         ];
         all_forms_match_explicit_sums(&shapes, None);
+    }
+
+    /// A small left adjoint given as a view without contiguous columns (a transposed view)
+    /// is copied to the stack entry by entry: the same product as from an owned copy.
+    #[test]
+    fn a_strided_left_adjoint_is_copied_entry_by_entry() {
+        use super::gemm_into;
+        use faer::Mat;
+        fn check<T: crate::Scalar>(make: impl Fn(usize, usize) -> T) {
+            // xᵀ is 12×5: (xᵀ)ᴴ · b with (xᵀ)ᴴ 5×12 (60 entries: the 64-entry tier)
+            let x = Mat::from_fn(5, 12, &make);
+            let b = Mat::from_fn(12, 3, |i, j| make(j + 7, i));
+            let xt = x.transpose().to_owned();
+            let (mut got, mut want) = (Mat::<T>::zeros(5, 3), Mat::<T>::zeros(5, 3));
+            let seq = faer::Par::Seq;
+            gemm_into(
+                got.as_mut(),
+                x.transpose(),
+                Form::Adjoint,
+                b.as_ref(),
+                Form::Plain,
+                seq,
+            );
+            gemm_into(
+                want.as_mut(),
+                xt.as_ref(),
+                Form::Adjoint,
+                b.as_ref(),
+                Form::Plain,
+                seq,
+            );
+            assert!(got == want);
+        }
+        check(|i, j| (i * 10 + j) as f64 - 3.5);
+        check(|i, j| crate::C64::new((i * 10 + j) as f64, 1.0 - j as f64));
     }
 
     /// A product whose inner dimension is split over threads
