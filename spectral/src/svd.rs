@@ -352,8 +352,8 @@ struct Fused<'a> {
     masked: &'a [(usize, usize)],
 }
 
-/// Columns of the core filled per tile: the weights of a tile's columns are computed
-/// together, and the reads of `Xᴴ` (rows of `X`) stay in cache.
+/// Columns of the core whose weights (`½F⁻`, `½F⁺`) are computed together, in one
+/// vectorised pass ([`Fused::weights`]); `Xᴴ` is read from a copy, column by column.
 const TILE: usize = 32;
 
 impl Fused<'_> {
