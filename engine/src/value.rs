@@ -200,15 +200,21 @@ impl Value {
     }
 
     /// The Hermitian part `(A + Aᴴ)/2` of a square value.
+    ///
+    /// # Panics
+    /// When the value is not square (every caller in matgrad checks first and returns
+    /// [`EngineError::NotSquare`]).
     pub fn hermitian_part(&self) -> Value {
+        // from a copy of the adjoint (tiled for large matrices) and a pass over contiguous
+        // columns; the same expressions, entry by entry, as `½(a[i,j] + conj a[j,i])`
         match self {
-            Value::Real(a) => Value::Real(crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| {
-                0.5 * (a[(i, j)] + a[(j, i)])
-            })),
+            Value::Real(a) => {
+                let at = crate::pool::transposed(a.as_ref(), false);
+                Value::Real(crate::ops::ew2(a, &at, |x, y| 0.5 * (x + y)))
+            }
             Value::Complex(a) => {
-                Value::Complex(crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| {
-                    (a[(i, j)] + a[(j, i)].conj()) * 0.5
-                }))
+                let ah = crate::pool::transposed(a.as_ref(), true);
+                Value::Complex(crate::ops::ew2(a, &ah, |x, y| (x + y) * 0.5))
             }
         }
     }
@@ -315,7 +321,7 @@ impl From<Mat<C64>> for Value {
 
 fn axpy_mat<T: Scalar>(a: &Mat<T>, alpha: f64, b: &Mat<T>) -> Mat<T> {
     let al = T::from_f64(alpha);
-    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] + b[(i, j)] * al)
+    crate::ops::ew2(a, b, |x, y| x + y * al)
 }
 
 /// Every entry finite. Blocks of 64 entries without early exit vectorise; the loop runs

@@ -30,6 +30,7 @@ use std::rc::Rc;
 use faer::linalg::solvers::Solve;
 use faer::Mat;
 use matgrad_engine::ops::matmul::gemm;
+use matgrad_engine::pool::from_cols;
 use matgrad_engine::{EngineError, Form, Op, OpCtx, Result as EResult, Scalar, Value, Var};
 
 use crate::error::{Result, SpectralError};
@@ -61,22 +62,33 @@ fn norm1<T: Scalar>(a: &Mat<T>) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `c · a`, column by column over slices.
+fn scaled<T: Scalar>(a: &Mat<T>, c: f64) -> Mat<T> {
+    let c = T::from_f64(c);
+    from_cols(a.nrows(), a.ncols(), |j, out| {
+        for (o, &x) in out.iter_mut().zip(a.col_as_slice(j)) {
+            *o = x * c;
+        }
+    })
+}
+
 fn mm<T: Scalar>(a: &Mat<T>, b: &Mat<T>) -> Mat<T> {
     gemm(a.as_ref(), Form::Plain, b.as_ref(), Form::Plain)
 }
 
 fn lin<T: Scalar>(terms: &[(f64, &Mat<T>)], eye: f64) -> Mat<T> {
     let n = terms[0].1.nrows();
-    Mat::from_fn(n, n, |i, j| {
-        let mut s = if i == j {
-            T::from_f64(eye)
-        } else {
-            T::from_f64(0.0)
-        };
+    // column by column over slices (no per-entry index check; twelfth round), each entry
+    // summed in the order of `terms`
+    from_cols(n, n, |j, out| {
+        out.fill(T::from_f64(0.0));
+        out[j] = T::from_f64(eye);
         for (c, m) in terms {
-            s += m[(i, j)] * T::from_f64(*c);
+            let c = T::from_f64(*c);
+            for (o, &x) in out.iter_mut().zip(m.col_as_slice(j)) {
+                *o += x * c;
+            }
         }
-        s
     })
 }
 
@@ -117,7 +129,7 @@ fn expm_mat<T: Scalar>(a: &Mat<T>) -> Mat<T> {
         0
     };
     let scale = 0.5f64.powi(s);
-    let a = Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] * T::from_f64(scale));
+    let a = scaled(a, scale);
     let a2 = mm(&a, &a);
     let a4 = mm(&a2, &a2);
     let a6 = mm(&a4, &a2);
@@ -199,7 +211,7 @@ fn logm_mat<T: Scalar>(a: &Mat<T>) -> Result<Mat<T>> {
         acc = lin(&[(1.0, &acc), (0.5 * w, &term)], 0.0);
     }
     let scale = 2f64.powi(k);
-    Ok(Mat::from_fn(n, n, |i, j| acc[(i, j)] * T::from_f64(scale)))
+    Ok(scaled(&acc, scale))
 }
 
 fn check_branch<T: Scalar>(f: GeneralFn, a: &Mat<T>) -> Result<()> {

@@ -150,7 +150,14 @@ fn factor<T: Scalar>(z: &Mat<T>) -> Result<(Mat<T>, Mat<T>)> {
         Mat::identity(m, m)
     } else {
         let p = gemm(q.as_ref(), Form::Plain, q.as_ref(), Form::Adjoint);
-        Mat::from_fn(m, m, |i, j| (p[(i, j)] + p[(j, i)].cj()) * T::from_f64(0.5))
+        // (P + Pᴴ)/2 from a copy of Pᴴ and a pass over contiguous columns (twelfth round)
+        let ph = matgrad_engine::pool::transposed(p.as_ref(), true);
+        matgrad_engine::pool::from_cols(m, m, |j, out| {
+            let (x, y) = (p.col_as_slice(j), ph.col_as_slice(j));
+            for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+                *o = (a + b) * T::from_f64(0.5);
+            }
+        })
     };
     Ok((pi, w))
 }

@@ -4,6 +4,7 @@
 
 use faer::Mat;
 use matgrad_engine::ops::matmul::{gemm, TRIANGULAR_MIN_N};
+use matgrad_engine::pool::{from_cols, transposed};
 use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
 
 use crate::error::{Result, SpectralError};
@@ -158,16 +159,27 @@ fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>
         u.as_ref(),
         Form::Plain,
     );
-    let m = Mat::from_fn(n, n, |i, j| gt[(i, j)] * T::from_f64(w(i, j)));
+    // column by column over slices: no per-entry index check (twelfth round)
+    let m = from_cols(n, n, |j, out| {
+        for (i, (o, &x)) in out.iter_mut().zip(gt.col_as_slice(j)).enumerate() {
+            *o = x * T::from_f64(w(i, j));
+        }
+    });
     hermitian_product(
         gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
         u.as_ref(),
     )
 }
 
+/// `(R + Rᴴ)/2`, from a copy of `Rᴴ` (tiled for large R) and a pass over contiguous
+/// columns: the same expression, entry by entry, as `(r[(i, j)] + r[(j, i)].cj()) · ½`.
 fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
-    Mat::from_fn(r.nrows(), r.ncols(), |i, j| {
-        (r[(i, j)] + r[(j, i)].cj()) * T::from_f64(0.5)
+    let rh = transposed(r.as_ref(), true);
+    from_cols(r.nrows(), r.ncols(), |j, out| {
+        let (x, y) = (r.col_as_slice(j), rh.col_as_slice(j));
+        for ((o, &p), &q) in out.iter_mut().zip(x).zip(y) {
+            *o = (p + q) * T::from_f64(0.5);
+        }
     })
 }
 
@@ -269,7 +281,12 @@ pub fn second_congruence(
 pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
     fn imp<T: Scalar>(u: &Mat<T>, d: &[f64]) -> Mat<T> {
         let n = u.nrows();
-        let ud = Mat::from_fn(n, n, |i, j| u[(i, j)] * T::from_f64(d[j]));
+        let ud = from_cols(n, n, |j, out| {
+            let dj = T::from_f64(d[j]);
+            for (o, &x) in out.iter_mut().zip(u.col_as_slice(j)) {
+                *o = x * dj;
+            }
+        });
         // (U D) Uᴴ is Hermitian: the lower triangle only, mirrored (exactly Hermitian)
         hermitian_product(ud.as_ref(), u.as_ref())
     }

@@ -171,9 +171,7 @@ impl Unary {
                 Pointwise::Softplus => x.sigmoid_s(),
             }
         };
-        crate::pool::from_fn(g.nrows(), g.ncols(), |i, j| {
-            g[(i, j)] * d(x[(i, j)], y[(i, j)]).cj()
-        })
+        crate::ops::ew3(g, x, y, |g, x, y| g * d(x, y).cj())
     }
 
     /// Errors at an entry where the derivative is infinite (sqrt and powf with p < 1 at 0).

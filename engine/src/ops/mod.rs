@@ -44,14 +44,46 @@ pub use elementwise::Pointwise;
 pub use matmul::Form;
 pub use reduce::Axis;
 
-/// Entrywise map of one matrix.
+/// Entrywise map of one matrix, column by column over contiguous slices (no per-entry
+/// index check), into a buffer from this thread's pool when it has one.
 pub(crate) fn ew1<T: Scalar>(a: &Mat<T>, f: impl Fn(T) -> T) -> Mat<T> {
-    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)]))
+    crate::pool::from_cols(a.nrows(), a.ncols(), |j, out| {
+        for (o, &x) in out.iter_mut().zip(a.col_as_slice(j)) {
+            *o = f(x);
+        }
+    })
 }
 
-/// Entrywise map of two matrices of the same shape.
+/// Entrywise map of two matrices of the same shape (as [`ew1`]).
 pub(crate) fn ew2<T: Scalar>(a: &Mat<T>, b: &Mat<T>, f: impl Fn(T, T) -> T) -> Mat<T> {
-    crate::pool::from_fn(a.nrows(), a.ncols(), |i, j| f(a[(i, j)], b[(i, j)]))
+    // callers check the shapes (a mismatch here is a bug in matgrad, not in user data)
+    assert_eq!(a.shape(), b.shape(), "ew2: operands of different shapes");
+    crate::pool::from_cols(a.nrows(), a.ncols(), |j, out| {
+        let (x, y) = (a.col_as_slice(j), b.col_as_slice(j));
+        for ((o, &p), &q) in out.iter_mut().zip(x).zip(y) {
+            *o = f(p, q);
+        }
+    })
+}
+
+/// Entrywise map of three matrices of the same shape (as [`ew1`]).
+pub(crate) fn ew3<T: Scalar>(
+    a: &Mat<T>,
+    b: &Mat<T>,
+    c: &Mat<T>,
+    f: impl Fn(T, T, T) -> T,
+) -> Mat<T> {
+    // callers check the shapes (a mismatch here is a bug in matgrad, not in user data)
+    assert!(
+        a.shape() == b.shape() && a.shape() == c.shape(),
+        "ew3: operands of different shapes"
+    );
+    crate::pool::from_cols(a.nrows(), a.ncols(), |j, out| {
+        let (x, y, z) = (a.col_as_slice(j), b.col_as_slice(j), c.col_as_slice(j));
+        for (((o, &p), &q), &r) in out.iter_mut().zip(x).zip(y).zip(z) {
+            *o = f(p, q, r);
+        }
+    })
 }
 
 /// Errors unless `a` and `b` have the same shape.
