@@ -335,10 +335,86 @@ pub(crate) fn copy<T: Scalar>(m: &Mat<T>) -> Mat<T> {
     }
 }
 
-/// Bytes this thread's pool holds now.
+/// The largest faer workspace [`with_scratch`] keeps per thread between calls (bytes).
+pub const MAX_KEPT_SCRATCH_BYTES: usize = 1 << 20;
+
+/// A faer workspace kept between calls, with the requirement it was made for.
+struct Scratch {
+    buf: faer::dyn_stack::MemBuffer,
+    req: faer::dyn_stack::StackReq,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on a workspace of at least `req` (faer's decompositions take one): the one this
+/// thread kept from an earlier call when it is large enough, else a new one. Workspaces of
+/// at most [`MAX_KEPT_SCRATCH_BYTES`] are kept for the next call on this thread, so small
+/// repeated decompositions (an eigh of order 4: an allocation of ≈ 2 KiB and its free) do
+/// not allocate. A call made while the kept workspace is in use (a nested one, or another
+/// task rayon runs on this thread meanwhile) gets a new one.
+pub fn with_scratch<R>(
+    req: faer::dyn_stack::StackReq,
+    f: impl FnOnce(&mut faer::dyn_stack::MemStack) -> R,
+) -> R {
+    let kept = SCRATCH
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.take()))
+        .ok()
+        .flatten();
+    // alignments are powers of two: a larger one is a multiple of a smaller one
+    let mut s = match kept {
+        Some(s)
+            if s.req.size_bytes() >= req.size_bytes()
+                && s.req.align_bytes() >= req.align_bytes() =>
+        {
+            s
+        }
+        other => {
+            // too small: it stays kept unless this call's workspace replaces it
+            if let Some(o) = other {
+                keep_scratch(o);
+            }
+            Scratch {
+                buf: faer::dyn_stack::MemBuffer::new(req),
+                req,
+            }
+        }
+    };
+    let out = f(faer::dyn_stack::MemStack::new(&mut s.buf));
+    if s.req.size_bytes() <= MAX_KEPT_SCRATCH_BYTES {
+        keep_scratch(s);
+    }
+    out
+}
+
+/// Keeps `s` for this thread unless it already keeps a workspace at least as large.
+fn keep_scratch(s: Scratch) {
+    let _ = SCRATCH.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            if slot
+                .as_ref()
+                .is_none_or(|k| k.req.size_bytes() < s.req.size_bytes())
+            {
+                *slot = Some(s);
+            }
+        }
+    });
+}
+
+/// Bytes this thread's pool holds now (value buffers, boxes, and the kept faer workspace).
 pub fn held_bytes() -> usize {
-    POOL.try_with(|p| p.try_borrow().map(|p| p.bytes).unwrap_or(0))
-        .unwrap_or(0)
+    let values = POOL
+        .try_with(|p| p.try_borrow().map(|p| p.bytes).unwrap_or(0))
+        .unwrap_or(0);
+    let scratch = SCRATCH
+        .try_with(|s| {
+            s.try_borrow()
+                .map(|s| s.as_ref().map_or(0, |k| k.buf.len()))
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    values + scratch
 }
 
 /// Frees everything this thread's pool holds (it fills again as tapes drop).
@@ -348,6 +424,11 @@ pub fn release() {
         p.boxes = Vec::new();
         p.bytes = 0;
     });
+    let _ = SCRATCH.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = None;
+        }
+    });
 }
 
 #[cfg(test)]
@@ -356,6 +437,46 @@ mod tests {
     use crate::value::C64;
 
     fn fresh() {
+        release();
+        assert_eq!(held_bytes(), 0);
+    }
+
+    /// The workspace is kept between calls (same allocation, reported by `held_bytes`), a
+    /// smaller request reuses it, a larger one replaces it, one above the cap is not kept,
+    /// a nested call gets its own, and `release` frees it.
+    #[test]
+    fn a_scratch_workspace_is_kept_reused_and_bounded() {
+        use faer::dyn_stack::StackReq;
+        fresh();
+        let addr = |req: StackReq| with_scratch(req, |st| st.as_ptr() as usize);
+        let small = StackReq::new::<f64>(64);
+        let a = addr(small);
+        let kept = held_bytes();
+        assert!(kept >= 512, "kept {kept} bytes");
+        assert_eq!(
+            addr(StackReq::new::<f64>(16)),
+            a,
+            "a smaller request reuses it"
+        );
+        assert_eq!(held_bytes(), kept);
+        // a nested call while it is in use gets a new workspace; one of the two is kept
+        let (outer, inner) = with_scratch(small, |st| {
+            let outer = st.as_ptr() as usize;
+            (outer, addr(small))
+        });
+        assert_eq!(outer, a);
+        assert_ne!(inner, a);
+        assert_eq!(held_bytes(), kept);
+        let again = addr(small);
+        assert!(again == a || again == inner);
+        // a larger request gets (and leaves) a larger workspace
+        addr(StackReq::new::<f64>(4096));
+        assert!(held_bytes() >= 4096 * 8);
+        // above the cap: used once and freed
+        let big = StackReq::new::<u8>(MAX_KEPT_SCRATCH_BYTES + 1);
+        let held = held_bytes();
+        assert!(with_scratch(big, |st| st.len_bytes() > MAX_KEPT_SCRATCH_BYTES));
+        assert_eq!(held_bytes(), held);
         release();
         assert_eq!(held_bytes(), 0);
     }

@@ -815,7 +815,6 @@ pub const SVD_RECURSION_THRESHOLD: usize = 32;
 /// ([`matgrad_engine::par::decomposition_par`] of the smaller side) and divide and conquer
 /// from [`SVD_RECURSION_THRESHOLD`] up.
 fn thin<T: Scalar>(a: &faer::Mat<T>) -> Result<(faer::Mat<T>, Vec<f64>, faer::Mat<T>)> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::svd::{svd as faer_svd, svd_scratch, ComputeSvdVectors};
     let (m, n) = a.shape();
     let k = m.min(n);
@@ -827,15 +826,17 @@ fn thin<T: Scalar>(a: &faer::Mat<T>) -> Result<(faer::Mat<T>, Vec<f64>, faer::Ma
     let mut params = <faer::linalg::svd::SvdParams as faer::Auto<T>>::auto();
     params.recursion_threshold = SVD_RECURSION_THRESHOLD;
     let scratch = svd_scratch::<T>(m, n, thin, thin, par, params.into());
-    faer_svd(
-        a.as_ref(),
-        s.as_mut(),
-        Some(u.as_mut()),
-        Some(v.as_mut()),
-        par,
-        MemStack::new(&mut MemBuffer::new(scratch)),
-        params.into(),
-    )
+    matgrad_engine::pool::with_scratch(scratch, |stack| {
+        faer_svd(
+            a.as_ref(),
+            s.as_mut(),
+            Some(u.as_mut()),
+            Some(v.as_mut()),
+            par,
+            stack,
+            params.into(),
+        )
+    })
     .map_err(|e| SpectralError::NoConvergence {
         op: OP,
         detail: format!("{e:?}"),

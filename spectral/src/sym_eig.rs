@@ -33,7 +33,6 @@ pub const EIGH_RECURSION_THRESHOLD: usize = 64;
 /// size ([`matgrad_engine::par::eigh_par`]) and divide and conquer from
 /// [`EIGH_RECURSION_THRESHOLD`] up.
 fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd;
     let n = a.nrows();
     let par = matgrad_engine::par::eigh_par(n);
@@ -44,14 +43,16 @@ fn eig_of<T: Scalar>(op: &'static str, a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>)>
     params.recursion_threshold = EIGH_RECURSION_THRESHOLD;
     let scratch =
         evd::self_adjoint_evd_scratch::<T>(n, evd::ComputeEigenvectors::Yes, par, params.into());
-    evd::self_adjoint_evd(
-        a.as_ref(),
-        s.as_mut(),
-        Some(u.as_mut()),
-        par,
-        MemStack::new(&mut MemBuffer::new(scratch)),
-        params.into(),
-    )
+    matgrad_engine::pool::with_scratch(scratch, |stack| {
+        evd::self_adjoint_evd(
+            a.as_ref(),
+            s.as_mut(),
+            Some(u.as_mut()),
+            par,
+            stack,
+            params.into(),
+        )
+    })
     .map_err(|err| SpectralError::NoConvergence {
         op,
         detail: format!("{err:?}"),
