@@ -20,6 +20,10 @@
 //! fill that thread's pool. A buffer taken from the pool is filled (zeros, or the values of
 //! the op; a GEMM's `Accum::Replace` writes every entry) before anyone reads it, so its
 //! old contents never show.
+//!
+//! Each thread also keeps one workspace for faer's decompositions ([`with_scratch`], at most
+//! [`MAX_KEPT_SCRATCH_BYTES`]), so that repeated small eigh and SVD calls do not allocate
+//! one per call; [`held_bytes`] counts it and [`release`] frees it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
