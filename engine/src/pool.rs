@@ -197,6 +197,28 @@ pub(crate) fn recycle(mut b: Rc<Value>) {
     });
 }
 
+/// Gives a matrix its caller no longer needs to this thread's pool, as a dropped tape gives
+/// its values: the next [`for_overwrite`], [`zeros`], [`from_cols`], [`from_fn`] or
+/// [`owned`] of its dtype and shape on this thread reuses the buffer instead of allocating
+/// (and zero-filling) a new one. A matrix above [`MAX_POOLED_ENTRIES`] entries, an empty one,
+/// or one the full pool has no room for is freed, as a drop would.
+///
+/// For the temporaries of rules and forwards that run in loops (a rule's `UᴴŪ`, a batch's
+/// per-block copies). The contents are left as they are: whatever takes the buffer
+/// overwrites every entry before reading it.
+pub fn give<T: Scalar>(m: Mat<T>) {
+    if poolable(m.nrows(), m.ncols()) {
+        recycle(wrap(T::wrap(m)));
+    }
+}
+
+/// [`give`] for a [`Value`] of either dtype.
+pub fn give_value(v: Value) {
+    if poolable(v.nrows(), v.ncols()) {
+        recycle(wrap(v));
+    }
+}
+
 /// A zero matrix, from this thread's pool when it has a buffer of this dtype and shape.
 pub fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
     match take::<T>(nrows, ncols) {
@@ -210,7 +232,8 @@ pub fn zeros<T: Scalar>(nrows: usize, ncols: usize) -> Mat<T> {
 
 /// A matrix whose every entry the caller overwrites before anyone reads it (a GEMM with
 /// `Accum::Replace`): a buffer from this thread's pool with its old contents (earlier
-/// values of this thread's tapes, so finite), or zeros when the pool has none. Skips the
+/// values of this thread's tapes, or temporaries given back by [`give`]), or zeros when the
+/// pool has none. Skips the
 /// zero-fill [`zeros`] does, which for n = 128 is a 128 KiB write per product.
 ///
 /// The contents are unspecified (finite): use it only for an output whose every entry is
@@ -503,6 +526,39 @@ mod tests {
         let w = wrap(Value::Real(back));
         assert_eq!(held_bytes(), 0);
         assert_eq!(w.as_real().map(|m| m[(2, 1)]), Some(7.0));
+    }
+
+    /// A given matrix comes back for its own dtype and shape (same allocation, stale
+    /// entries); an empty one and one above the size limit are not kept; the pool's bound
+    /// holds.
+    #[test]
+    fn a_given_temporary_is_reused_and_bounded() {
+        fresh();
+        let mut m = Mat::<C64>::zeros(4, 3);
+        m[(3, 2)] = C64::new(1.0, -2.0);
+        let ptr = m.as_ptr() as usize;
+        give(m);
+        assert_eq!(held_bytes(), 4 * 3 * 16 + BOX_BYTES);
+        assert!(take::<f64>(4, 3).is_none());
+        let back = for_overwrite::<C64>(4, 3);
+        assert_eq!(back.as_ptr() as usize, ptr);
+        assert_eq!(back[(3, 2)], C64::new(1.0, -2.0));
+        assert_eq!(held_bytes(), BOX_BYTES);
+        // a zero-filled request into the given buffer
+        give_value(Value::Complex(back));
+        assert_eq!(zeros::<C64>(4, 3), Mat::<C64>::zeros(4, 3));
+        fresh();
+        give(Mat::<f64>::zeros(0, 5));
+        give(Mat::<f64>::zeros(MAX_POOLED_ENTRIES + 1, 1));
+        assert_eq!(held_bytes(), 0);
+        // up to the bound and no further: 8 KiB each
+        let each = 32 * 32 * 8 + BOX_BYTES;
+        for _ in 0..MAX_HELD_BYTES / each + 10 {
+            give(Mat::<f64>::zeros(32, 32));
+        }
+        assert!(held_bytes() <= MAX_HELD_BYTES);
+        assert!(held_bytes() + each > MAX_HELD_BYTES);
+        release();
     }
 
     #[test]

@@ -672,6 +672,42 @@ mod tests {
         assert_eq!(empty.hermitian_part().shape(), (0, 3));
     }
 
+    /// `finite_bound` is exactly the largest magnitude, wherever it sits (every entry of the
+    /// entry-by-entry path for small matrices; every accumulator, vector and scalar tail of
+    /// the dispatched path) and whatever its sign; zero for an all-zero or empty matrix.
+    #[test]
+    fn finite_bound_is_the_largest_magnitude_wherever_it_is() {
+        for (m, n) in [
+            (1, 1),
+            (2, 2),
+            (4, 1),
+            (4, 4),
+            (5, 7),
+            (16, 4),
+            (7, 10),
+            (131, 3),
+        ] {
+            let base = Mat::<f64>::from_fn(m, n, |i, j| ((i * 7 + j * 3) % 5) as f64 * 0.25 - 0.5);
+            // entries in {±0.5, ±0.25, 0}; (0, 0) is −0.5
+            assert_eq!(Value::Real(base.clone()).finite_bound(), Some(0.5));
+            for j in 0..n {
+                for i in 0..m {
+                    for peak in [3.0, -3.0, 0.75] {
+                        let mut x = base.clone();
+                        x[(i, j)] = peak;
+                        assert_eq!(
+                            Value::Real(x).finite_bound(),
+                            Some(f64::abs(peak)),
+                            "{peak} at ({i}, {j}) of {m}×{n}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(Value::zeros(DType::F64, 3, 3).finite_bound(), Some(0.0));
+        assert_eq!(Value::zeros(DType::F64, 0, 3).finite_bound(), Some(0.0));
+    }
+
     /// The vectorised scans find one non-finite entry wherever it is: first and last entry,
     /// both sides of a 64-entry block boundary, in the remainder vectors and the scalar tail
     /// of a column, the last column, NaN and ±∞, and the imaginary part alone for complex
@@ -712,6 +748,8 @@ mod tests {
             }
         }
         // the largest finite magnitudes stay finite (x·0 = 0 for every finite x)
+        let big = Mat::<f64>::from_fn(3, 3, |i, _| if i == 1 { -f64::MAX } else { 1.0 });
+        assert_eq!(Value::Real(big).finite_bound(), Some(f64::MAX));
         let big = Mat::<f64>::from_fn(40, 2, |i, _| if i % 2 == 0 { f64::MAX } else { -f64::MAX });
         assert!(Value::Real(big).is_finite());
         assert!(Value::zeros(DType::F64, 0, 4).is_finite());

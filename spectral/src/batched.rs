@@ -13,7 +13,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use matgrad_engine::{par, Value, Var};
+use matgrad_engine::{par, pool, Value, Var};
 
 use crate::daleckii_krein::{DkFamily, MatFn};
 use rayon::prelude::*;
@@ -66,15 +66,33 @@ struct Batch {
     f2: std::cell::OnceCell<Vec<Arc<Vec<f64>>>>,
 }
 
+impl Drop for Batch {
+    /// The eigenvector matrices go back to this thread's pool (a batch is dropped with its
+    /// tape), for the next call's decompositions.
+    fn drop(&mut self) {
+        for b in self.blocks.drain(..) {
+            if let Ok(b) = Arc::try_unwrap(b) {
+                pool::give_value(b.eig.u);
+            }
+        }
+    }
+}
+
 // SymEig holds faer matrices, which are Send + Sync.
 fn split(v: &Value, n: usize) -> Vec<Value> {
     let b = v.nrows() / n;
     (0..b)
         .map(|k| match v {
-            Value::Real(m) => Value::Real(m.as_ref().submatrix(k * n, 0, n, n).to_owned()),
-            Value::Complex(m) => Value::Complex(m.as_ref().submatrix(k * n, 0, n, n).to_owned()),
+            Value::Real(m) => Value::Real(pool::owned(m.as_ref().submatrix(k * n, 0, n, n))),
+            Value::Complex(m) => Value::Complex(pool::owned(m.as_ref().submatrix(k * n, 0, n, n))),
         })
         .collect()
+}
+
+/// Gives the per-block copies and results back to this thread's pool, so that the next
+/// call's blocks reuse their buffers instead of allocating and zero-filling new ones.
+fn give_all(parts: Vec<Value>) {
+    parts.into_iter().for_each(pool::give_value);
 }
 
 fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
@@ -87,6 +105,7 @@ fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
                     .submatrix_mut(k * n, 0, n, n)
                     .copy_from(p.as_real().expect("same dtype").as_ref());
             }
+            give_all(parts);
             Value::Real(out)
         }
         matgrad_engine::DType::C64 => {
@@ -96,6 +115,7 @@ fn stack(parts: Vec<Value>, dtype: matgrad_engine::DType, n: usize) -> Value {
                     .submatrix_mut(k * n, 0, n, n)
                     .copy_from(p.as_complex().expect("same dtype").as_ref());
             }
+            give_all(parts);
             Value::Complex(out)
         }
     }
@@ -168,6 +188,7 @@ impl Batch {
             let b = &blocks[k];
             weighted_congruence(&b.eig.u, |i, j| b.f1[i * n + j], &parts[k])
         });
+        give_all(parts);
         Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 
@@ -185,6 +206,8 @@ impl Batch {
                 &gs[k],
             )
         });
+        give_all(es);
+        give_all(gs);
         Ok(stack(out.into_iter().collect::<Result<_>>()?, g.dtype(), n))
     }
 }
@@ -252,6 +275,7 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
         let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
         Ok((Block { eig, f1 }, out))
     });
+    give_all(parts);
     let mut blocks = Vec::with_capacity(done.len());
     let mut outs = Vec::with_capacity(done.len());
     for d in done {

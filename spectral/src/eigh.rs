@@ -300,7 +300,7 @@ impl Eigh {
         };
         let lb = lam_bar.and_then(|v| v.as_real());
         let (lambda, policy) = (&self.lambda[..], self.opts.policy);
-        Ok(Some(match &*uv {
+        let out = match &*uv {
             Value::Real(um) => Value::Real(assemble(
                 um,
                 lb,
@@ -317,7 +317,14 @@ impl Eigh {
                 policy,
                 masked,
             )),
-        }))
+        };
+        // UᴴŪ is a temporary: its buffer goes back to the pool
+        match x_and_pairs {
+            Some((Value::Real(x), _)) => matgrad_engine::pool::give(x),
+            Some((Value::Complex(x), _)) => matgrad_engine::pool::give(x),
+            None => {}
+        }
+        Ok(Some(out))
     }
 }
 
@@ -391,7 +398,7 @@ fn assemble<T: Scalar>(
     }
     let n = u.nrows();
     let zero = T::from_f64(0.0);
-    let mut w = faer::Mat::<T>::zeros(n, n);
+    let mut w = matgrad_engine::pool::zeros::<T>(n, n);
     if let Some(x) = x {
         match policy {
             DegeneracyPolicy::Broaden(eps) => fill(&mut w, x, lambda, |d| d / (d * d + eps)),
@@ -408,10 +415,11 @@ fn assemble<T: Scalar>(
     for i in 0..n {
         w[(i, i)] = lb.map_or(zero, |lb| T::from_f64(lb[(i, 0)]));
     }
-    crate::sym_eig::hermitian_product(
-        gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain).as_ref(),
-        u.as_ref(),
-    )
+    let uw = gemm(u.as_ref(), Form::Plain, w.as_ref(), Form::Plain);
+    matgrad_engine::pool::give(w);
+    let out = crate::sym_eig::hermitian_product(uw.as_ref(), u.as_ref());
+    matgrad_engine::pool::give(uw);
+    out
 }
 
 impl Op for Eigh {

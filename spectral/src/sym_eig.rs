@@ -4,7 +4,7 @@
 
 use faer::Mat;
 use matgrad_engine::ops::matmul::{gemm, TRIANGULAR_MIN_N};
-use matgrad_engine::pool::{from_cols, transposed};
+use matgrad_engine::pool::{from_cols, give, transposed};
 use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
 
 use crate::error::{Result, SpectralError};
@@ -155,33 +155,43 @@ fn hermitian_product_form<T: Scalar>(
 /// instead of 4; both exactly Hermitian).
 fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
     let n = u.nrows();
-    let gt = hermitian_product_form(
-        gemm(u.as_ref(), Form::Adjoint, g.as_ref(), Form::Plain).as_ref(),
-        u.as_ref(),
-        Form::Plain,
-    );
+    let ug = gemm(u.as_ref(), Form::Adjoint, g.as_ref(), Form::Plain);
+    let gt = hermitian_product_form(ug.as_ref(), u.as_ref(), Form::Plain);
+    give(ug);
     // column by column over slices: no per-entry index check (twelfth round)
     let m = from_cols(n, n, |j, out| {
         for (i, (o, &x)) in out.iter_mut().zip(gt.col_as_slice(j)).enumerate() {
             *o = x * T::from_f64(w(i, j));
         }
     });
-    hermitian_product(
-        gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain).as_ref(),
-        u.as_ref(),
-    )
+    give(gt);
+    let um = gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain);
+    give(m);
+    let out = hermitian_product(um.as_ref(), u.as_ref());
+    give(um);
+    out
+}
+
+/// [`congruence`] of `sym(G)`, the symmetrized copy given back to the pool after.
+fn congruence_sym<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
+    let h = hermitian(g);
+    let out = congruence(u, w, &h);
+    give(h);
+    out
 }
 
 /// `(R + Rᴴ)/2`, from a copy of `Rᴴ` (tiled for large R) and a pass over contiguous
 /// columns: the same expression, entry by entry, as `(r[(i, j)] + r[(j, i)].cj()) · ½`.
 fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
     let rh = transposed(r.as_ref(), true);
-    from_cols(r.nrows(), r.ncols(), |j, out| {
+    let out = from_cols(r.nrows(), r.ncols(), |j, out| {
         let (x, y) = (r.col_as_slice(j), rh.col_as_slice(j));
         for ((o, &p), &q) in out.iter_mut().zip(x).zip(y) {
             *o = (p + q) * T::from_f64(0.5);
         }
-    })
+    });
+    give(rh);
+    out
 }
 
 /// `U (W ∘ Uᴴ sym(G) U) Uᴴ` with a real symmetric weight matrix `W = w(i, j)`: two full and
@@ -199,8 +209,8 @@ pub fn weighted_congruence(u: &Value, w: impl Fn(usize, usize) -> f64, g: &Value
         });
     }
     Ok(match (u, g) {
-        (Value::Real(u), Value::Real(g)) => Value::Real(congruence(u, w, &hermitian(g))),
-        (Value::Complex(u), Value::Complex(g)) => Value::Complex(congruence(u, w, &hermitian(g))),
+        (Value::Real(u), Value::Real(g)) => Value::Real(congruence_sym(u, w, g)),
+        (Value::Complex(u), Value::Complex(g)) => Value::Complex(congruence_sym(u, w, g)),
         _ => {
             return Err(EngineError::DTypeMismatch {
                 op: "daleckii_krein",
@@ -289,7 +299,9 @@ pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
             }
         });
         // (U D) Uᴴ is Hermitian: the lower triangle only, mirrored (exactly Hermitian)
-        hermitian_product(ud.as_ref(), u.as_ref())
+        let out = hermitian_product(ud.as_ref(), u.as_ref());
+        give(ud);
+        out
     }
     let d: Vec<f64> = (0..eig.lambda.len()).map(f).collect();
     match &eig.u {
