@@ -11,15 +11,16 @@
 //! So a tape gives each value that nothing else holds back, box and buffer, when it is
 //! dropped or truncated (the temporaries of `grad`, `vjp`, `jvp`), and `Tape::record`
 //! and the ops that build outputs (`matmul`, the entrywise and structural ops, the
-//! reductions, `Value::clone`) take from here first. A buffer is reused only for the same
+//! reductions, `Value::clone`) take from here first. Rules and forwards give their own
+//! temporaries back with [`give`] and [`give_value`]. A buffer is reused only for the same
 //! dtype and shape, and only matrices of at most [`MAX_POOLED_ENTRIES`] entries keep their
 //! buffer.
 //!
 //! What the pool holds is bounded per thread ([`MAX_HELD_BYTES`]); [`release`] frees it
-//! at once, and [`held_bytes`] tells how much it holds. Only tapes dropped on a thread
-//! fill that thread's pool. A buffer taken from the pool is filled (zeros, or the values of
-//! the op; a GEMM's `Accum::Replace` writes every entry) before anyone reads it, so its
-//! old contents never show.
+//! at once, and [`held_bytes`] tells how much it holds. Only tapes dropped (and temporaries
+//! given) on a thread fill that thread's pool. A buffer taken from the pool is filled
+//! (zeros, or the values of the op; a GEMM's `Accum::Replace` writes every entry) before
+//! anyone reads it, so its old contents never show.
 //!
 //! Each thread also keeps one workspace for faer's decompositions ([`with_scratch`], at most
 //! [`MAX_KEPT_SCRATCH_BYTES`]), so that repeated small eigh and SVD calls do not allocate
