@@ -13,14 +13,14 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use matgrad_engine::{par, pool, Value, Var};
+use matgrad_engine::{par, pool, Scalar, Value, Var};
 
 use crate::daleckii_krein::{DkFamily, MatFn};
 use rayon::prelude::*;
 
 use crate::divided::SymFn;
 use crate::error::{Result, SpectralError};
-use crate::sym_eig::{decompose, reconstruct, second_congruence, weighted_congruence, SymEig};
+use crate::sym_eig::{decompose, reconstruct_into, second_congruence, weighted_congruence, SymEig};
 
 struct Block {
     eig: SymEig,
@@ -253,18 +253,54 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
             message: format!("a ({rows}×{cols}) stack is not a vertical stack of {n}×{n} blocks"),
         });
     }
-    // Everything per block (decomposition, domain check, Loewner matrix, f(A_b)) runs in
-    // parallel; SymFn is not Send (its Custom variant holds Rcs), so each worker rebuilds
-    // the built-in function from a plain copy.
-    let parts = split(&stacked.value(), n);
-    let done: Vec<Result<(Block, Value)>> = per_block(parts.len(), decomposition_cost(n), |k| {
-        let p = &parts[k];
+    let (blocks, out) = match &*stacked.value_rc() {
+        Value::Real(a) => forward_blocks(a, n, op, builtin).map(|(b, o)| (b, Value::Real(o)))?,
+        Value::Complex(a) => {
+            forward_blocks(a, n, op, builtin).map(|(b, o)| (b, Value::Complex(o)))?
+        }
+    };
+    let batch = Rc::new(Batch {
+        f,
+        n,
+        blocks,
+        f2: std::cell::OnceCell::new(),
+    });
+    stacked
+        .tape()
+        .record1(Rc::new(MatFn { fam: batch }), &[stacked], out)
+}
+
+/// The forward of every block of `a` (a vertical stack of n×n blocks): each block's
+/// decomposition, domain check and Loewner matrix, and `f(A_b)` written straight into its
+/// rows of the stacked output. Everything per block runs in parallel when the batch is
+/// worth it; SymFn is not Send (its Custom variant holds Rcs), so each worker rebuilds the
+/// built-in function from a plain copy.
+fn forward_blocks<T: Scalar>(
+    a: &faer::Mat<T>,
+    n: usize,
+    op: &'static str,
+    builtin: Builtin,
+) -> Result<(Vec<Arc<Block>>, faer::Mat<T>)> {
+    let batch = a.nrows() / n;
+    // every block's rows are written by `reconstruct_into`
+    let mut out = pool::for_overwrite::<T>(batch * n, n);
+    let mut views = Vec::with_capacity(batch);
+    let mut rest = out.as_mut();
+    for _ in 0..batch {
+        let (head, tail) = rest.split_at_row_mut(n);
+        views.push(head);
+        rest = tail;
+    }
+    let work = |k: usize, dst: faer::MatMut<'_, T>| -> Result<Block> {
         let f = builtin.sym_fn();
         let in_block = |err: SpectralError| SpectralError::InvalidArgument {
             op,
             message: format!("block {k}: {err}"),
         };
-        let mut eig = decompose(op, p).map_err(in_block)?;
+        let p = T::wrap(pool::owned(a.as_ref().submatrix(k * n, 0, n, n)));
+        let eig = decompose(op, &p);
+        pool::give_value(p);
+        let mut eig = eig.map_err(in_block)?;
         crate::matrix_function::check_domain(&f, &eig.lambda).map_err(in_block)?;
         if matches!(f, SymFn::Sqrt) {
             for l in &mut eig.lambda {
@@ -272,28 +308,29 @@ pub fn matrix_function_sym_batched(stacked: Var<'_>, n: usize, f: SymFn) -> Resu
             }
         }
         let f1 = crate::divided::DividedDifferences::loewner(&f, &eig.lambda);
-        let out = reconstruct(&eig, |i| f.value(eig.lambda[i]));
-        Ok((Block { eig, f1 }, out))
-    });
-    give_all(parts);
-    let mut blocks = Vec::with_capacity(done.len());
-    let mut outs = Vec::with_capacity(done.len());
-    for d in done {
-        let (block, out) = d?;
-        blocks.push(Arc::new(block));
-        outs.push(out);
-    }
-    let batch = Rc::new(Batch {
-        f,
-        n,
-        blocks,
-        f2: std::cell::OnceCell::new(),
-    });
-    stacked.tape().record1(
-        Rc::new(MatFn { fam: batch }),
-        &[stacked],
-        stack(outs, stacked.dtype(), n),
-    )
+        let d: Vec<f64> = eig.lambda.iter().map(|&l| f.value(l)).collect();
+        let u = T::unwrap(&eig.u).expect("the eigenvectors have the input's dtype");
+        reconstruct_into(u, &d, dst);
+        Ok(Block { eig, f1 })
+    };
+    let done: Vec<Result<Block>> = if par::blocks_parallel(batch, decomposition_cost(n)) {
+        views
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, v)| work(k, v))
+            .collect()
+    } else {
+        views
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| work(k, v))
+            .collect()
+    };
+    let blocks = done
+        .into_iter()
+        .map(|d| d.map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((blocks, out))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Daleckii–Krein family reduces to.
 
 use faer::Mat;
-use matgrad_engine::ops::matmul::{gemm, TRIANGULAR_MIN_N};
+use matgrad_engine::ops::matmul::{gemm, gemm_into, TRIANGULAR_MIN_N};
 use matgrad_engine::pool::{from_cols, give, transposed};
 use matgrad_engine::{EngineError, Form, Scalar, Value, HERMITIAN_RTOL};
 
@@ -118,16 +118,27 @@ fn hermitian_product_form<T: Scalar>(
     u: faer::MatRef<'_, T>,
     fu: Form,
 ) -> Mat<T> {
+    let n = y.nrows();
+    let mut out = matgrad_engine::pool::for_overwrite::<T>(n, n);
+    hermitian_product_into(out.as_mut(), y, u, fu);
+    out
+}
+
+/// [`hermitian_product_form`] written into `out` (n×n; every entry is written).
+fn hermitian_product_into<T: Scalar>(
+    mut out: faer::MatMut<'_, T>,
+    y: faer::MatRef<'_, T>,
+    u: faer::MatRef<'_, T>,
+    fu: Form,
+) {
     use faer::linalg::matmul::triangular::{matmul_with_conj, BlockStructure};
     let n = y.nrows();
-    let mut out = if n < TRIANGULAR_MIN_N {
+    if n < TRIANGULAR_MIN_N {
         // below this order faer's triangular product costs more than the full one
-        gemm(y, Form::Plain, u, fu)
+        let par = matgrad_engine::par::gemm_par(n, n, y.ncols());
+        gemm_into(out.as_mut(), y, Form::Plain, u, fu, par);
     } else {
         // the triangular product writes the lower triangle, mirror_lower the rest
-        matgrad_engine::pool::for_overwrite::<T>(n, n)
-    };
-    if n >= TRIANGULAR_MIN_N {
         let (rhs, conj) = match fu {
             Form::Adjoint => (u.transpose(), faer::Conj::Yes),
             Form::Plain => (u, faer::Conj::No),
@@ -146,8 +157,7 @@ fn hermitian_product_form<T: Scalar>(
             matgrad_engine::par::gemm_par(n, n / 2, y.ncols()),
         );
     }
-    matgrad_engine::ops::matmul::mirror_lower(out.as_mut());
-    out
+    matgrad_engine::ops::matmul::mirror_lower(out);
 }
 
 /// `U (W ∘ UᴴGU) Uᴴ` for a Hermitian `G`: both `UᴴGU = (UᴴG)(Uᴴ)ᴴ` and the outer product
@@ -292,15 +302,8 @@ pub fn second_congruence(
 pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
     fn imp<T: Scalar>(u: &Mat<T>, d: &[f64]) -> Mat<T> {
         let n = u.nrows();
-        let ud = from_cols(n, n, |j, out| {
-            let dj = T::from_f64(d[j]);
-            for (o, &x) in out.iter_mut().zip(u.col_as_slice(j)) {
-                *o = x * dj;
-            }
-        });
-        // (U D) Uᴴ is Hermitian: the lower triangle only, mirrored (exactly Hermitian)
-        let out = hermitian_product(ud.as_ref(), u.as_ref());
-        give(ud);
+        let mut out = matgrad_engine::pool::for_overwrite::<T>(n, n);
+        reconstruct_into(u, d, out.as_mut());
         out
     }
     let d: Vec<f64> = (0..eig.lambda.len()).map(f).collect();
@@ -308,6 +311,20 @@ pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
         Value::Real(u) => Value::Real(imp(u, &d)),
         Value::Complex(u) => Value::Complex(imp(u, &d)),
     }
+}
+
+/// `U diag(d) Uᴴ` written into `out` (n×n; every entry is written).
+pub fn reconstruct_into<T: Scalar>(u: &Mat<T>, d: &[f64], out: faer::MatMut<'_, T>) {
+    let n = u.nrows();
+    let ud = from_cols(n, n, |j, out| {
+        let dj = T::from_f64(d[j]);
+        for (o, &x) in out.iter_mut().zip(u.col_as_slice(j)) {
+            *o = x * dj;
+        }
+    });
+    // (U D) Uᴴ is Hermitian: the lower triangle only, mirrored (exactly Hermitian)
+    hermitian_product_into(out, ud.as_ref(), u.as_ref(), Form::Adjoint);
+    give(ud);
 }
 
 #[cfg(test)]
