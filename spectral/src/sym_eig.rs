@@ -313,8 +313,9 @@ pub fn reconstruct(eig: &SymEig, f: impl Fn(usize) -> f64) -> Value {
     }
 }
 
-/// `U diag(d) Uᴴ` written into `out` (n×n; every entry is written).
-pub fn reconstruct_into<T: Scalar>(u: &Mat<T>, d: &[f64], out: faer::MatMut<'_, T>) {
+/// `U diag(d) Uᴴ` written into `out` (n×n; every entry is written). Crate-internal: it
+/// trusts its caller for the shapes (`d` of length n, `out` n×n; faer asserts them).
+pub(crate) fn reconstruct_into<T: Scalar>(u: &Mat<T>, d: &[f64], out: faer::MatMut<'_, T>) {
     let n = u.nrows();
     let ud = from_cols(n, n, |j, out| {
         let dj = T::from_f64(d[j]);
