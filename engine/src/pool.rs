@@ -296,6 +296,34 @@ pub fn owned<T: Scalar, R: faer::traits::Conjugate<Canonical = T>>(
     }
 }
 
+/// A copy of the view `v` (typically one block of a tall stack), into a buffer from this
+/// thread's pool when it has one of its shape. Contiguous columns are copied as slices
+/// (`memcpy`), others by faer.
+pub fn copy_view<T: Scalar>(v: faer::MatRef<'_, T>) -> Mat<T> {
+    let mut c = for_overwrite::<T>(v.nrows(), v.ncols()); // every entry copied below
+    copy_into(c.as_mut(), v);
+    c
+}
+
+/// `dst ← src` (same shape), column by column as slices when both have contiguous columns
+/// (a block of a tall stack from or into a small matrix), by faer otherwise.
+///
+/// # Panics
+/// When the shapes differ (faer's assertion); the callers size both.
+pub fn copy_into<T: Scalar>(mut dst: faer::MatMut<'_, T>, src: faer::MatRef<'_, T>) {
+    if dst.row_stride() == 1 && src.row_stride() == 1 && dst.shape() == src.shape() {
+        for j in 0..src.ncols() {
+            let (d, s) = (dst.as_mut().col_mut(j), src.col(j));
+            match (d.try_as_col_major_mut(), s.try_as_col_major()) {
+                (Some(d), Some(s)) => d.as_slice_mut().copy_from_slice(s.as_slice()),
+                _ => unreachable!("a unit row stride makes every column contiguous"),
+            }
+        }
+    } else {
+        dst.copy_from(src);
+    }
+}
+
 /// Below this many entries [`transposed`] leaves the copy to faer (whose transposed copy
 /// is fastest while the matrix sits in L1: 0.3–0.4 ns per entry at 64×64 against 0.65 for
 /// the tiles); from it on, the tiles (0.66 ns per entry at 256×256, 1024×256 and

@@ -74,8 +74,9 @@ pub trait Op {
     /// ([`GradMode::Detached`], the default): the cotangents of [`Op::vjp`], pushed into
     /// `out` (one per input) without putting a node on the tape. Return `Ok(false)` (the
     /// default) to have the sweep call [`Op::vjp`] instead. The fast path of the small hot
-    /// ops of the engine (products, sums, scalings, transposes, reductions and broadcasts),
-    /// whose value rules give `vjp`'s cotangents bit for bit (compared in the engine's
+    /// ops of the engine (products, sums, scalings, transposes, reductions and broadcasts)
+    /// and of `gram` and the symmetric matrix functions (single and batched), whose value
+    /// rules give `vjp`'s cotangents bit for bit (compared in the engine's and spectral's
     /// tests), and of the fused rules of `eigh` and `conv2d`, which compute the same
     /// cotangents in another rounding order (compared with their `vjp` within a rounding
     /// bound in their own tests).
@@ -1903,6 +1904,21 @@ mod tests {
                 for leaves in [[true, true], [false, true]] {
                     value_and_node_rules_agree(name, f, &[r.clone(), s.clone()], &leaves);
                 }
+            }
+            // gram: one block (the rule's product is a matmul) and several (a bmm), a
+            // negative factor, a ridge or none; and a stack used twice (two contributions)
+            let stack = make(6, 3, 11);
+            let grams: [(&str, Graph); 4] = [
+                ("gram 1 block", |_, x| x[0].gram_blocks(1, 0.4, 0.1)),
+                ("gram 2 blocks", |_, x| x[0].gram_blocks(2, 1.0 / 3.0, 1e-3)),
+                ("gram 3 blocks", |_, x| x[0].gram_blocks(3, -0.5, 0.0)),
+                ("gram and reuse", |_, x| {
+                    let c = x[0].gram_blocks(2, 0.25, 0.0)?;
+                    x[0].matmul(c.slice(0..3, 0..3)?)?.add(x[0])
+                }),
+            ];
+            for (name, f) in grams {
+                value_and_node_rules_agree(name, f, std::slice::from_ref(&stack), &[true]);
             }
         }
         // every pointwise function, on inputs inside its domain; real abs and relu at

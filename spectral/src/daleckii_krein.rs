@@ -13,7 +13,9 @@
 //! there), which is where composing `eigh` rules gives NaN. The ops here are `Dk1`
 //! (`(A, G) ↦ L_f(A)[G]`) and `Dk2` (`(A, E, G) ↦ D²f(A)(E, G)`); the first-order rule of
 //! every matrix function records a `Dk1` node, whose own rules record `Dk2` nodes, so
-//! reverse-over-reverse and forward-over-reverse work. Third order is not implemented.
+//! reverse-over-reverse and forward-over-reverse work; a sweep that is not recorded
+//! computes the same first-order map on values, without the `Dk1` node (its scan and its
+//! constant cotangent node). Third order is not implemented.
 //!
 //! References: Daleckii & Krein (1965); Higham, *Functions of Matrices* (2008), §3.2;
 //! Bhatia, *Matrix Analysis* (1997), §V.3 (second divided differences). Derivation:
@@ -21,7 +23,7 @@
 
 use std::rc::Rc;
 
-use matgrad_engine::{EngineError, Op, OpCtx, Result as EResult, Value, Var};
+use matgrad_engine::{Ct, EngineError, Op, OpCtx, Result as EResult, Value, Var};
 
 use crate::divided::DividedDifferences;
 use crate::sym_eig::{second_congruence, weighted_congruence, SymEig};
@@ -111,6 +113,29 @@ impl<F: DkFamily> Op for MatFn<F> {
     fn name(&self) -> &'static str {
         self.fam.op_name()
     }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    /// The first-order rule on values (a sweep that is not recorded): the same
+    /// `fam.first` as the `Dk1` node [`Op::vjp`] records, without the node, so the two give
+    /// the same bits (tested with every family).
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> EResult<bool> {
+        let g = match &ct[0] {
+            Some(g) if ctx.needs_grad(0) => g,
+            _ => {
+                out.push(None);
+                return Ok(true);
+            }
+        };
+        // no bound is proved: the sweep scans the result
+        out.push(Some(Ct::new(self.fam.first(&g.value)?, f64::INFINITY)));
+        Ok(true)
+    }
     fn vjp<'t>(
         &self,
         ctx: &OpCtx<'_, 't>,
@@ -179,5 +204,143 @@ impl<F: DkFamily> Op for Dk2<F> {
             op: self.fam.op_name(),
             message: "third-order derivatives of matrix functions are not implemented".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use matgrad_engine::testing::{
+        complex_matrix, hermitian_from_seed, real_matrix, spd_from_seed, symmetric_from_seed,
+    };
+    use matgrad_engine::{DType, Tape, Value, Var};
+
+    use crate::divided::SymFn;
+
+    type Build = for<'t> fn(Var<'t>) -> crate::Result<Var<'t>>;
+
+    fn bits(v: &Value) -> Vec<(u64, u64)> {
+        match v {
+            Value::Real(m) => m
+                .col_iter()
+                .flat_map(|c| c.iter().map(|x| (x.to_bits(), 0)).collect::<Vec<_>>())
+                .collect(),
+            Value::Complex(m) => m
+                .col_iter()
+                .flat_map(|c| {
+                    c.iter()
+                        .map(|z| (z.re.to_bits(), z.im.to_bits()))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        }
+    }
+
+    /// The value rule (`vjp_values`, taken by an unrecorded `vjp`) and the node rule (the
+    /// `Dk1` node a recorded `vjp_graph` puts on the tape) give the same bits, with a
+    /// cotangent that is not symmetric (the rules read its symmetric part).
+    fn value_and_node_rules_agree(name: &str, f: Build, x: &Value) {
+        let run = |recorded: bool| -> Value {
+            let t = Tape::new();
+            let a = t.leaf(x.clone()).unwrap();
+            let y = f(a).unwrap();
+            let (m, n) = y.shape();
+            let ct = match y.dtype() {
+                DType::F64 => real_matrix(m, n, 41),
+                DType::C64 => complex_matrix(m, n, 41),
+            };
+            if recorded {
+                let c = t.constant(ct).unwrap();
+                t.vjp_graph(&[y], &[c], &[a]).unwrap()[0].value()
+            } else {
+                t.vjp(&[y], &[ct], &[a]).unwrap().remove(0)
+            }
+        };
+        let (fast, slow) = (run(false), run(true));
+        assert_eq!(fast.shape(), slow.shape(), "{name}");
+        assert!(bits(&fast) == bits(&slow), "{name}: {fast:?}\nvs\n{slow:?}");
+    }
+
+    #[test]
+    fn value_rules_equal_node_rules() {
+        let spd = spd_from_seed(5, 20.0, 3);
+        let tied = symmetric_from_seed(&[0.5, 0.5, 2.0, 2.0, 2.0], 4);
+        let herm = hermitian_from_seed(&[0.3, 1.0, 1.0, 4.0], 5);
+        let cases: [(&str, Build); 4] = [
+            ("logm", crate::logm_sym),
+            ("sqrtm", crate::sqrtm_sym),
+            ("expm", crate::expm_sym),
+            ("powm 1.5", |a| crate::powm_sym(a, 1.5)),
+        ];
+        for (name, f) in cases {
+            for x in [&spd, &tied, &herm] {
+                value_and_node_rules_agree(name, f, x);
+            }
+        }
+        // the projector onto the two smallest: a cut at a gap of each input
+        let herm_gap = hermitian_from_seed(&[0.3, 0.4, 1.0, 1.0], 7);
+        for x in [&spd, &tied, &herm_gap] {
+            value_and_node_rules_agree(
+                "projector",
+                |a| crate::eigh_projector(a, 2, crate::projector::Which::Smallest),
+                x,
+            );
+        }
+        // the batched op: 3 blocks, serial (a test thread is outside rayon's pool)
+        let blocks = [&spd, &tied, &spd_from_seed(5, 3.0, 6)];
+        let stack = |bs: &[&Value]| {
+            let n = bs[0].ncols();
+            Value::Real(faer::Mat::from_fn(bs.len() * n, n, |i, j| {
+                bs[i / n].as_real().unwrap()[(i % n, j)]
+            }))
+        };
+        let batched: [(&str, Build); 2] = [
+            ("batched logm", |a| {
+                crate::batched::matrix_function_sym_batched(a, 5, SymFn::Log)
+            }),
+            ("batched pow", |a| {
+                crate::batched::matrix_function_sym_batched(a, 5, SymFn::Pow(0.5))
+            }),
+        ];
+        for (name, f) in batched {
+            value_and_node_rules_agree(name, f, &stack(&blocks));
+        }
+        let hb = hermitian_from_seed(&[0.2, 0.9, 3.0, 3.0, 7.0], 8);
+        let (h0, h1) = (
+            herm_block(&hb),
+            herm_block(&hermitian_from_seed(&[1.0; 5], 9)),
+        );
+        let cstack = Value::Complex(faer::Mat::from_fn(10, 5, |i, j| {
+            if i < 5 {
+                h0[(i, j)]
+            } else {
+                h1[(i - 5, j)]
+            }
+        }));
+        value_and_node_rules_agree("batched logm, complex", batched[0].1, &cstack);
+    }
+
+    fn herm_block(v: &Value) -> faer::Mat<matgrad_engine::C64> {
+        v.as_complex().unwrap().clone()
+    }
+
+    /// The same on the parallel path of the batch (a worker of rayon's pool, a batch large
+    /// enough for `par::blocks_parallel`), where each block's result is written into its
+    /// rows of the stack by another thread.
+    #[test]
+    fn batched_value_rule_equals_node_rule_in_parallel() {
+        matgrad_engine::par::in_pool(|| {
+            let (batch, n) = (20, 24);
+            let blocks: Vec<Value> = (0..batch)
+                .map(|k| spd_from_seed(n, 30.0, 200 + k as u64))
+                .collect();
+            let x = Value::Real(faer::Mat::from_fn(batch * n, n, |i, j| {
+                blocks[i / n].as_real().unwrap()[(i % n, j)]
+            }));
+            value_and_node_rules_agree(
+                "batched logm, parallel",
+                |a| crate::batched::matrix_function_sym_batched(a, 24, SymFn::Log),
+                &x,
+            );
+        });
     }
 }

@@ -160,10 +160,16 @@ fn hermitian_product_into<T: Scalar>(
     matgrad_engine::ops::matmul::mirror_lower(out);
 }
 
-/// `U (W ∘ UᴴGU) Uᴴ` for a Hermitian `G`: both `UᴴGU = (UᴴG)(Uᴴ)ᴴ` and the outer product
-/// are Hermitian, so each takes one full and one triangular product (3 n³ multiply-adds
-/// instead of 4; both exactly Hermitian).
-fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
+/// `out = U (W ∘ UᴴGU) Uᴴ` for a Hermitian `G` (n×n; every entry is written, by the last
+/// product): both `UᴴGU = (UᴴG)(Uᴴ)ᴴ` and the outer product are Hermitian, so each takes one
+/// full and one triangular product (3 n³ multiply-adds instead of 4; both exactly
+/// Hermitian).
+fn congruence_into<T: Scalar>(
+    u: &Mat<T>,
+    w: impl Fn(usize, usize) -> f64,
+    g: &Mat<T>,
+    out: faer::MatMut<'_, T>,
+) {
     let n = u.nrows();
     let ug = gemm(u.as_ref(), Form::Adjoint, g.as_ref(), Form::Plain);
     let gt = hermitian_product_form(ug.as_ref(), u.as_ref(), Form::Plain);
@@ -177,25 +183,55 @@ fn congruence<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>
     give(gt);
     let um = gemm(u.as_ref(), Form::Plain, m.as_ref(), Form::Plain);
     give(m);
-    let out = hermitian_product(um.as_ref(), u.as_ref());
+    hermitian_product_into(out, um.as_ref(), u.as_ref(), Form::Adjoint);
     give(um);
+}
+
+/// `U (W ∘ Uᴴ sym(G) U) Uᴴ`, the symmetrized copy of `G` given back to the pool after.
+fn congruence_sym<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
+    let n = u.nrows();
+    let mut out = matgrad_engine::pool::for_overwrite::<T>(n, n);
+    congruence_sym_into(u, w, g.as_ref(), out.as_mut());
     out
 }
 
-/// [`congruence`] of `sym(G)`, the symmetrized copy given back to the pool after.
-fn congruence_sym<T: Scalar>(u: &Mat<T>, w: impl Fn(usize, usize) -> f64, g: &Mat<T>) -> Mat<T> {
+/// `U (W ∘ Uᴴ sym(G) U) Uᴴ` written into `out`, for a `G` that may be a view (one block of
+/// a stacked cotangent): the batched rules write each block's result into its rows of the
+/// stacked output, with no per-block copy of `G` or of the result.
+///
+/// # Panics
+/// When `u`, `g` and `out` are not all n×n (faer's assertions); the callers size them.
+pub(crate) fn congruence_sym_into<T: Scalar>(
+    u: &Mat<T>,
+    w: impl Fn(usize, usize) -> f64,
+    g: faer::MatRef<'_, T>,
+    out: faer::MatMut<'_, T>,
+) {
     let h = hermitian(g);
-    let out = congruence(u, w, &h);
+    congruence_into(u, w, &h, out);
     give(h);
-    out
 }
 
 /// `(R + Rᴴ)/2`, from a copy of `Rᴴ` (tiled for large R) and a pass over contiguous
 /// columns: the same expression, entry by entry, as `(r[(i, j)] + r[(j, i)].cj()) · ½`.
-fn hermitian<T: Scalar>(r: &Mat<T>) -> Mat<T> {
-    let rh = transposed(r.as_ref(), true);
+/// `r` may be a view into a larger matrix (a block of a stack).
+fn hermitian<T: Scalar>(r: faer::MatRef<'_, T>) -> Mat<T> {
+    if r.row_stride() != 1 {
+        // (not reached by the engine's values, which are column-major)
+        let c = matgrad_engine::pool::owned(r);
+        let out = hermitian(c.as_ref());
+        give(c);
+        return out;
+    }
+    let rh = transposed(r, true);
+    let col = |j: usize| -> &[T] {
+        r.col(j)
+            .try_as_col_major()
+            .expect("unit row stride: contiguous columns")
+            .as_slice()
+    };
     let out = from_cols(r.nrows(), r.ncols(), |j, out| {
-        let (x, y) = (r.col_as_slice(j), rh.col_as_slice(j));
+        let (x, y) = (col(j), rh.col_as_slice(j));
         for ((o, &p), &q) in out.iter_mut().zip(x).zip(y) {
             *o = (p + q) * T::from_f64(0.5);
         }
@@ -243,7 +279,7 @@ fn second_kernel<T: Scalar>(
             gemm(
                 u.as_ref(),
                 Form::Adjoint,
-                hermitian(x).as_ref(),
+                hermitian(x.as_ref()).as_ref(),
                 Form::Plain,
             )
             .as_ref(),
@@ -266,7 +302,7 @@ fn second_kernel<T: Scalar>(
         u.as_ref(),
         Form::Adjoint,
     );
-    hermitian(&r)
+    hermitian(r.as_ref())
 }
 
 /// The second Fréchet derivative in the eigenbasis:

@@ -9,7 +9,10 @@
 //!   exactly Hermitian (real diagonal), so a symmetric eigensolver downstream reads it
 //!   without a symmetrised copy.
 //! - VJP: `F̄_b = F_b · α(C̄_b + C̄_bᴴ)`: one product per block, where the rules of the
-//!   product `FᴴF` (its input used twice) take two (`F C̄ᴴ` and `F C̄`).
+//!   product `FᴴF` (its input used twice) take two (`F C̄ᴴ` and `F C̄`). A sweep that is not
+//!   recorded computes it on values ([`Op::vjp_values`]): block by block, in parallel, with
+//!   no `herm_sum` or product node and no finiteness scan (the bound is proved), the same
+//!   bits as the recorded rule.
 //! - JVP: `Ċ_b = α(F_bᴴ Ḟ_b + Ḟ_bᴴ F_b) = α(X_b + X_bᴴ)` with `X_b = F_bᴴ Ḟ_b`.
 //!
 //! `ε` is a constant (no gradient). Both rules are engine ops (`bmm`/`matmul` and
@@ -25,8 +28,8 @@ use faer::{Mat, MatMut, MatRef, Par};
 use crate::error::{EngineError, Result};
 use crate::ops::Form;
 use crate::par;
-use crate::tape::{Op, OpCtx, Var};
-use crate::value::Scalar;
+use crate::tape::{Ct, Op, OpCtx, Var};
+use crate::value::{Scalar, Value};
 
 struct Gram {
     alpha: f64,
@@ -105,9 +108,106 @@ fn forward<T: Scalar>(f: &Mat<T>, alpha: f64, ridge: f64, batch: usize) -> Mat<T
     out
 }
 
+/// The first-order rule on values: `F̄_b = F_b · α(C̄_b + C̄_bᴴ)` for every block, each
+/// `α(C̄_b + C̄_bᴴ)` formed in a small per-block buffer (the expression of `herm_sum`, entry
+/// by entry) and the product written into the block's rows of `F̄`, with the parallelism
+/// `bmm` (or, for one block, `matmul`) would choose, so the result has the bits of the
+/// node rule [`Op::vjp`] records.
+fn vjp_blocks<T: Scalar>(f: &Mat<T>, g: &Mat<T>, alpha: f64, batch: usize) -> Mat<T> {
+    use rayon::prelude::*;
+    let d = f.ncols();
+    let m = f.nrows() / batch;
+    let a = T::from_f64(alpha);
+    // every entry of every block is written by the products (Accum::Replace)
+    let mut out = crate::pool::for_overwrite::<T>(batch * m, d);
+    let block = |o: MatMut<'_, T>, fb: MatRef<'_, T>, gb: MatRef<'_, T>, par: Par| {
+        // α(G_b + G_bᴴ) from a copy of the block and of its adjoint, over contiguous
+        // columns: in the stack the block's columns are `batch·d` entries apart, so
+        // transposed reads from there miss the cache (see `herm_sum`'s tiles)
+        let gc = crate::pool::copy_view(gb);
+        let gh = crate::pool::transposed(gc.as_ref(), true);
+        let mut s = crate::pool::for_overwrite::<T>(d, d); // every entry written below
+        for j in 0..d {
+            let (x, y) = (gc.col_as_slice(j), gh.col_as_slice(j));
+            for ((o, &p), &q) in s.col_as_slice_mut(j).iter_mut().zip(x).zip(y) {
+                // herm_sum's expression, entry by entry: (G[i, j] + conj G[j, i])·α
+                *o = (p + q) * a;
+            }
+        }
+        crate::pool::give(gc);
+        crate::pool::give(gh);
+        crate::ops::matmul::gemm_into(o, fb, Form::Plain, s.as_ref(), Form::Plain, par);
+        crate::pool::give(s);
+    };
+    if par::blocks_parallel(batch, m * d * d) {
+        // (m·d·d > 0, so every block has rows)
+        out.as_mut()
+            .par_row_chunks_mut(m)
+            .zip(f.as_ref().par_row_chunks(m))
+            .zip(g.as_ref().par_row_chunks(d))
+            .for_each(|((o, fb), gb)| block(o, fb, gb, Par::Seq));
+    } else {
+        let p = par::gemm_par(m, d, d);
+        for k in 0..batch {
+            block(
+                out.as_mut().subrows_mut(k * m, m),
+                f.as_ref().subrows(k * m, m),
+                g.as_ref().subrows(k * d, d),
+                p,
+            );
+        }
+    }
+    out
+}
+
 impl Op for Gram {
     fn name(&self) -> &'static str {
         "gram"
+    }
+    fn has_values_rule(&self) -> bool {
+        true
+    }
+    /// [`vjp_blocks`]: the cotangents of [`Op::vjp`] bit for bit (compared in the tape's
+    /// tests), without the `herm_sum` and product nodes, their finiteness scans, or the
+    /// stacked `α(C̄ + C̄ᴴ)`; blocks in parallel.
+    fn vjp_values(
+        &self,
+        ctx: &OpCtx<'_, '_>,
+        ct: &[Option<Ct>],
+        out: &mut Vec<Option<Ct>>,
+    ) -> Result<bool> {
+        let g = match &ct[0] {
+            Some(g) if ctx.needs_grad(0) => g,
+            _ => {
+                out.push(None);
+                return Ok(true);
+            }
+        };
+        let x = ctx.input(0);
+        let f = x.value_rc();
+        let fbar = match (&*f, &*g.value) {
+            (Value::Real(f), Value::Real(g)) => {
+                Value::Real(vjp_blocks(f, g, self.alpha, self.batch))
+            }
+            (Value::Complex(f), Value::Complex(g)) => {
+                Value::Complex(vjp_blocks(f, g, self.alpha, self.batch))
+            }
+            _ => {
+                return Err(EngineError::DTypeMismatch {
+                    op: "gram",
+                    lhs: f.dtype(),
+                    rhs: g.value.dtype(),
+                })
+            }
+        };
+        // |α(C̄ᵢⱼ + C̄ⱼᵢ)| ≤ 2|α|·b_C̄·(1 + 2⁻⁵³)² as computed (two roundings), below
+        // 2|α|·b_C̄·(1 + 2⁻⁵⁰); each entry of F̄ is a d-term inner product of a row of F with
+        // a column of that, so the bound of a product holds (+∞, and the sweep scans F̄,
+        // when a bound is unknown, as for complex values)
+        let bs = 2.0 * self.alpha.abs() * g.bound * (1.0 + f64::powi(2.0, -50));
+        let bound = crate::ops::matmul::product_bound(fbar.ncols(), x.tape().bound(x), bs);
+        out.push(Some(Ct::new(fbar, bound)));
+        Ok(true)
     }
     fn vjp<'t>(&self, ctx: &OpCtx<'_, 't>, ct: &[Option<Var<'t>>]) -> Result<Vec<Option<Var<'t>>>> {
         let Some(g) = ct[0] else {
@@ -206,6 +306,53 @@ mod tests {
     use crate::ops::herm_sum::blocks_exactly_hermitian;
     use crate::testing::{assert_rules, complex_matrix, real_matrix};
     use crate::{DType, EngineError, Form, Tape, Value};
+
+    /// The value rule on the parallel path (a worker of rayon's pool, a batch large enough
+    /// for `par::blocks_parallel`) gives the node rule's bits, real and complex, and
+    /// `F̄_b = F_b · α(C̄_b + C̄_bᴴ)` block by block.
+    #[test]
+    fn parallel_value_rule_equals_node_rule_and_blockwise_product() {
+        crate::par::in_pool(|| {
+            let (batch, m, d) = (64, 48, 24);
+            assert!(crate::par::blocks_parallel(batch, m * d * d));
+            for make in [real_matrix, complex_matrix] {
+                let (f, g) = (make(batch * m, d, 5), make(batch * d, d, 6));
+                let run = |recorded: bool| -> Value {
+                    let t = Tape::new();
+                    let x = t.leaf(f.clone()).unwrap();
+                    let c = x.gram_blocks(batch, 0.3, 1e-3).unwrap();
+                    if recorded {
+                        let gc = t.constant(g.clone()).unwrap();
+                        t.vjp_graph(&[c], &[gc], &[x]).unwrap()[0].value()
+                    } else {
+                        t.vjp(&[c], std::slice::from_ref(&g), &[x])
+                            .unwrap()
+                            .remove(0)
+                    }
+                };
+                let (fast, slow) = (run(false), run(true));
+                assert_eq!(fast.rel_diff(&slow).unwrap(), 0.0);
+                let t = Tape::new();
+                let (fv, gv) = (
+                    t.constant(f.clone()).unwrap(),
+                    t.constant(g.clone()).unwrap(),
+                );
+                let got = t.constant(fast).unwrap();
+                for k in [0, 1, 37, batch - 1] {
+                    let fk = fv.slice(k * m..(k + 1) * m, 0..d).unwrap();
+                    let gk = gv.slice(k * d..(k + 1) * d, 0..d).unwrap();
+                    let want = fk
+                        .matmul(gk.add(gk.adjoint().unwrap()).unwrap().scale(0.3).unwrap())
+                        .unwrap();
+                    let have = got.slice(k * m..(k + 1) * m, 0..d).unwrap();
+                    assert!(
+                        have.value().rel_diff(&want.value()).unwrap() < 1e-14,
+                        "block {k}"
+                    );
+                }
+            }
+        });
+    }
 
     /// Closed form: `F_b = s_b [I; 0]` has `α F_bᴴF_b + εI = (α s_b² + ε) I`.
     #[test]
