@@ -301,26 +301,48 @@ pub fn owned<T: Scalar, R: faer::traits::Conjugate<Canonical = T>>(
 /// (`memcpy`), others by faer.
 pub fn copy_view<T: Scalar>(v: faer::MatRef<'_, T>) -> Mat<T> {
     let mut c = for_overwrite::<T>(v.nrows(), v.ncols()); // every entry copied below
-    copy_into(c.as_mut(), v);
+    copy_cols(c.as_mut(), v);
     c
 }
 
-/// `dst ← src` (same shape), column by column as slices when both have contiguous columns
-/// (a block of a tall stack from or into a small matrix), by faer otherwise.
+/// `dst ← src`, column by column as slices when both have contiguous columns (a block of a
+/// tall stack from or into a small matrix), by faer otherwise.
 ///
-/// # Panics
-/// When the shapes differ (faer's assertion); the callers size both.
-pub fn copy_into<T: Scalar>(mut dst: faer::MatMut<'_, T>, src: faer::MatRef<'_, T>) {
-    if dst.row_stride() == 1 && src.row_stride() == 1 && dst.shape() == src.shape() {
-        for j in 0..src.ncols() {
-            let (d, s) = (dst.as_mut().col_mut(j), src.col(j));
-            match (d.try_as_col_major_mut(), s.try_as_col_major()) {
-                (Some(d), Some(s)) => d.as_slice_mut().copy_from_slice(s.as_slice()),
-                _ => unreachable!("a unit row stride makes every column contiguous"),
+/// # Errors
+/// [`crate::EngineError::ShapeMismatch`] when the shapes differ (nothing is written).
+pub fn copy_into<T: Scalar>(
+    dst: faer::MatMut<'_, T>,
+    src: faer::MatRef<'_, T>,
+) -> crate::Result<()> {
+    if dst.shape() != src.shape() {
+        return Err(crate::EngineError::ShapeMismatch {
+            op: "copy_into",
+            lhs: dst.shape(),
+            rhs: src.shape(),
+            hint: "the destination must have the source's shape",
+        });
+    }
+    copy_cols(dst, src);
+    Ok(())
+}
+
+/// [`copy_into`] for equal shapes.
+fn copy_cols<T: Scalar>(mut dst: faer::MatMut<'_, T>, src: faer::MatRef<'_, T>) {
+    for j in 0..src.ncols() {
+        let s = src.col(j);
+        let copied = match (
+            dst.as_mut().col_mut(j).try_as_col_major_mut(),
+            s.try_as_col_major(),
+        ) {
+            (Some(d), Some(s)) => {
+                d.as_slice_mut().copy_from_slice(s.as_slice());
+                true
             }
+            _ => false,
+        };
+        if !copied {
+            dst.as_mut().col_mut(j).copy_from(s);
         }
-    } else {
-        dst.copy_from(src);
     }
 }
 
@@ -645,6 +667,34 @@ mod tests {
     /// the tiling threshold, edges that are not multiples of the 8×64 tile, real and
     /// complex, transpose and adjoint, into stale pooled buffers; a view without unit row
     /// stride takes faer's path.
+    #[test]
+    fn block_copies_in_and_out_of_a_stack() {
+        let stack = Mat::from_fn(12, 3, |i, j| (10 * i + j) as f64 - 0.5);
+        // a block with contiguous columns (slices), and a transposed view (faer's copy)
+        let b = copy_view(stack.as_ref().subrows(3, 3));
+        assert_eq!(b, stack.as_ref().subrows(3, 3).to_owned());
+        let t = copy_view(stack.as_ref().subrows(6, 3).transpose());
+        assert_eq!(t, stack.as_ref().subrows(6, 3).transpose().to_owned());
+        // into a block of another stack: only that block is written
+        let mut out = Mat::from_fn(12, 3, |_, _| -1.0);
+        copy_into(out.as_mut().subrows_mut(9, 3), b.as_ref()).unwrap();
+        assert_eq!(out.as_ref().subrows(9, 3), b.as_ref());
+        assert!((0..9).all(|i| (0..3).all(|j| out[(i, j)] == -1.0)));
+        copy_into(out.as_mut().subrows_mut(0, 3).transpose_mut(), t.as_ref()).unwrap();
+        assert_eq!(out.as_ref().subrows(0, 3), stack.as_ref().subrows(6, 3));
+        // a shape mismatch is an error and writes nothing
+        let before = out.clone();
+        let e = copy_into(out.as_mut().subrows_mut(0, 4), b.as_ref()).unwrap_err();
+        assert!(matches!(
+            e,
+            crate::EngineError::ShapeMismatch {
+                op: "copy_into",
+                ..
+            }
+        ));
+        assert_eq!(out, before);
+    }
+
     #[test]
     fn transposed_copies_every_entry() {
         fn check<T: Scalar>(make: impl Fn(usize, usize) -> T) {

@@ -222,7 +222,7 @@ impl Batch {
             let gk = pool::copy_view(g.as_ref().subrows(k * n, n));
             let mut r = pool::for_overwrite::<T>(n, n); // written by the congruence
             congruence_sym_into(u, |i, j| b.f1[i * n + j], gk.as_ref(), r.as_mut());
-            pool::copy_into(dst, r.as_ref());
+            pool::copy_into(dst, r.as_ref())?;
             pool::give(gk);
             pool::give(r);
             Ok(())
