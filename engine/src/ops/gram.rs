@@ -354,6 +354,26 @@ mod tests {
         });
     }
 
+    /// A backward whose F̄ overflows is refused, on the value path whose bound skips the
+    /// scan: F (1×16, entries a = 1e154) gives a finite C (½·a² = 5e307) and, with the
+    /// cotangent's entries 2e153, F̄ = 16·a·(½·2·2e153) = 3.2e308 = ∞. The proved bound
+    /// (2·16·a·2·½·2e153·(1 + 2⁻⁵⁰) = ∞) sends F̄ to the scan; a bound without the inner
+    /// dimension (2·a·2e153, finite) would have let ∞ through.
+    #[test]
+    fn an_overflowing_backward_is_refused() {
+        for batch in [1, 2] {
+            let t = Tape::new();
+            let x = t
+                .leaf(Value::Real(faer::Mat::from_fn(batch, 16, |_, _| 1e154)))
+                .unwrap();
+            let c = x.gram_blocks(batch, 0.5, 0.0).unwrap();
+            assert!(c.value().is_finite());
+            let g = Value::Real(faer::Mat::from_fn(16 * batch, 16, |_, _| 2e153));
+            let e = t.vjp(&[c], &[g], &[x]).unwrap_err();
+            assert!(matches!(e, EngineError::NonFinite { .. }), "{e}");
+        }
+    }
+
     /// Closed form: `F_b = s_b [I; 0]` has `α F_bᴴF_b + εI = (α s_b² + ε) I`.
     #[test]
     fn forward_closed_form_on_orthogonal_blocks() {
